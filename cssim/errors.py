@@ -1,0 +1,41 @@
+"""Error and warning categories, so callers can catch or filter them by kind."""
+
+from __future__ import annotations
+
+
+class CssimError(Exception):
+    """Base class of every error cssim raises on purpose."""
+
+
+class ScenarioError(CssimError, ValueError):
+    """A scenario file is unreadable or breaks a rule of the schema.
+
+    ``problems`` holds one line per problem, each naming the file, the field
+    path, the value received and what was expected.
+    """
+
+    def __init__(self, path: str, problems: list[str]):
+        self.path = path
+        self.problems = problems
+        lines = "\n".join(f"  - {problem}" for problem in problems)
+        super().__init__(f"{path}: invalid scenario\n{lines}")
+
+
+class CssimWarning(UserWarning):
+    """Base category of every warning cssim issues."""
+
+
+class CoverageWarning(CssimWarning):
+    """A segment the policy targets has no rep who covers it."""
+
+
+class CapacityWarning(CssimWarning):
+    """Demand is above capacity: the backlog keeps growing over the horizon."""
+
+
+class RateConversionWarning(CssimWarning):
+    """A per-period transition matrix has no exact daily root; it was projected."""
+
+
+class SparseCellWarning(CssimWarning):
+    """A calibration cell has too little data to estimate on its own."""

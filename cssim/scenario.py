@@ -1,0 +1,412 @@
+"""The scenario schema: every input of a simulated outreach program, validated."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainValidator,
+    PositiveInt,
+    field_validator,
+    model_validator,
+)
+
+from cssim.distributions import Distribution
+from cssim.tier import LIVE_TIERS
+
+Probability = Annotated[float, Field(ge=0.0, le=1.0)]
+Minutes = Annotated[float, Field(ge=0.0)]
+LiveTier = Literal["green", "yellow", "red"]
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+WEEKDAYS: tuple[str, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+ROW_SUM_TOLERANCE = 1e-6
+
+
+class Schema(BaseModel):
+    """Base of every scenario section: unknown keys are errors, values frozen."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class UncertainProbability(Schema):
+    """A probability known only up to a Beta posterior, drawn once per replication."""
+
+    family: Literal["beta"]
+    a: float = Field(gt=0)
+    b: float = Field(gt=0)
+
+    def mean(self) -> float:
+        """The posterior mean, used with fixed parameters."""
+        return self.a / (self.a + self.b)
+
+
+def _probability(value: Any) -> float | UncertainProbability:
+    if isinstance(value, UncertainProbability):
+        return value
+    if isinstance(value, dict):
+        return UncertainProbability.model_validate(value)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError("expected a probability in [0, 1] or {family: beta, a, b}")
+    if not 0.0 <= value <= 1.0:
+        raise ValueError("expected a probability in [0, 1]")
+    return float(value)
+
+
+def _tier_probabilities(value: Any) -> Any:
+    if isinstance(value, dict) and "family" not in value:
+        unknown = set(value) - set(LIVE_TIERS)
+        if unknown:
+            raise ValueError(
+                f"keys must be tiers {list(LIVE_TIERS)}; got {sorted(unknown)}"
+            )
+        probabilities = {}
+        for tier, probability in value.items():
+            try:
+                probabilities[tier] = _probability(probability)
+            except ValueError as error:
+                raise ValueError(f"tier {tier!r}: {error}") from None
+        return probabilities
+    return _probability(value)
+
+
+ProbabilityValue = Annotated[Any, PlainValidator(_probability)]
+"""A probability, or a ``{family: beta, a, b}`` posterior over it."""
+
+TierProbabilities = Annotated[Any, PlainValidator(_tier_probabilities)]
+"""One probability for every tier, or one per tier (tiers left out get 0)."""
+
+
+def tier_value(values: TierProbabilities, tier: str) -> ProbabilityValue:
+    """The probability that ``values`` gives a tier."""
+    if isinstance(values, dict):
+        return values.get(tier, 0.0)
+    return values
+
+
+def _check_rows(rows: dict[str, dict[str, float]], what: str) -> None:
+    for source, row in rows.items():
+        total = sum(row.values())
+        if abs(total - 1.0) > ROW_SUM_TOLERANCE:
+            raise ValueError(
+                f"{what} row {source!r} sums to {total:.6g}; each row must sum to 1"
+            )
+
+
+class Transitions(Schema):
+    """Tier-to-tier move probabilities over ``period_days`` (default a 30-day month).
+
+    Each row gives the chances that a customer in that tier is in each tier
+    (or churned) one period later; the engine converts them to a daily step
+    with the matrix root (see ``cssim.tier.daily_matrix``).
+    """
+
+    period_days: float = Field(default=30.0, gt=0)
+    green: dict[Literal["green", "yellow", "red", "churned"], Probability]
+    yellow: dict[Literal["green", "yellow", "red", "churned"], Probability]
+    red: dict[Literal["green", "yellow", "red", "churned"], Probability]
+
+    @model_validator(mode="after")
+    def _rows_sum_to_one(self) -> "Transitions":
+        _check_rows(self.rows(), "transition")
+        return self
+
+    def rows(self) -> dict[str, dict[str, float]]:
+        """The matrix as ``{from: {to: probability}}``."""
+        return {tier: dict(getattr(self, tier)) for tier in LIVE_TIERS}
+
+
+STAY_PUT = {tier: {tier: 1.0} for tier in LIVE_TIERS}
+
+
+class RenewalOdds(Schema):
+    """What happens at renewal to a customer in one tier."""
+
+    churn: Probability
+    renew: Probability
+    expand: Probability = 0.0
+
+    @model_validator(mode="after")
+    def _sum_to_one(self) -> "RenewalOdds":
+        _check_rows({"renewal": self.model_dump()}, "renewal")
+        return self
+
+
+class Renewal(Schema):
+    """Renewal cycle and the churn, renew and expand odds at renewal by tier."""
+
+    cycle_days: float = Field(default=365.0, gt=0)
+    green: RenewalOdds = RenewalOdds(churn=0.02, renew=0.83, expand=0.15)
+    yellow: RenewalOdds = RenewalOdds(churn=0.10, renew=0.85, expand=0.05)
+    red: RenewalOdds = RenewalOdds(churn=0.35, renew=0.65, expand=0.0)
+    expansion_uplift: Distribution = Distribution.model_validate(
+        {"family": "uniform", "loc": 0.05, "scale": 0.25}
+    )
+    """Share of ARR added by an expansion."""
+
+
+class Segment(Schema):
+    """A group of customers that share rates: plan, region, size or industry."""
+
+    customers: PositiveInt | None = None
+    accounts: str | None = None
+    """CSV with columns customer_id, tier, arr and optional renewal_date."""
+    arr: Distribution = Distribution.model_validate(
+        {"family": "lognorm", "s": 0.8, "scale": 20000}
+    )
+    initial_tiers: dict[LiveTier, Probability] = {"green": 0.6, "yellow": 0.25,
+                                                   "red": 0.15}
+    transitions: Transitions = Transitions(**STAY_PUT)
+    renewal: Renewal = Renewal()
+
+    @model_validator(mode="after")
+    def _book_is_given_once(self) -> "Segment":
+        if (self.customers is None) == (self.accounts is None):
+            raise ValueError("give either 'customers' (a count) or 'accounts' (a CSV)")
+        _check_rows({"initial_tiers": dict(self.initial_tiers)}, "tier mix")
+        return self
+
+
+class RepGroup(Schema):
+    """One rep, or ``count`` identical reps, with their calendar and coverage."""
+
+    name: str
+    count: PositiveInt = 1
+    weekly_hours: float = Field(default=40.0, gt=0, le=168)
+    working_days: list[Weekday] = ["mon", "tue", "wed", "thu", "fri"]
+    day_start_hour: float = Field(default=9.0, ge=0, lt=24)
+    shrinkage: float = Field(default=0.2, ge=0, lt=1)
+    """Share of working time lost to meetings, training and leave."""
+    segments: list[str] | None = None
+    """Segments this rep covers; all when left out."""
+    start_day: int = Field(default=0, ge=0)
+    ramp_days: int = Field(default=0, ge=0)
+    ramp_start_share: float = Field(default=0.5, ge=0, le=1)
+    """Share of full capacity on the first day; rises linearly to 1 over ramp_days."""
+
+    @model_validator(mode="after")
+    def _day_fits_in_calendar(self) -> "RepGroup":
+        if not self.working_days:
+            raise ValueError("working_days must name at least one day")
+        hours_per_day = self.weekly_hours / len(self.working_days)
+        if hours_per_day > 24:
+            raise ValueError(
+                f"weekly_hours {self.weekly_hours:g} over {len(self.working_days)} "
+                f"working days is {hours_per_day:g} hours a day; at most 24"
+            )
+        return self
+
+
+class UnrelatedRequests(Schema):
+    """Requests unrelated to health that a response brings with it."""
+
+    probability: Probability = 0.0
+    minutes: Distribution = Distribution.model_validate(20.0)
+    kinds: dict[str, Probability] = {
+        "feature_request": 0.4,
+        "technical_problem": 0.3,
+        "training_need": 0.2,
+        "complaint": 0.1,
+    }
+
+    @field_validator("kinds")
+    @classmethod
+    def _kinds_sum_to_one(cls, kinds: dict[str, float]) -> dict[str, float]:
+        _check_rows({"kinds": kinds}, "request kind")
+        return kinds
+
+
+class Response(Schema):
+    """Response probability by tier, with per-segment overrides and message lifts."""
+
+    default: TierProbabilities = 0.1
+    segments: dict[str, TierProbabilities] = {}
+    messages: dict[str, float] = {}
+    """Odds multipliers per message variant; variants left out have 1."""
+
+    @field_validator("messages")
+    @classmethod
+    def _positive_lifts(cls, lifts: dict[str, float]) -> dict[str, float]:
+        for name, lift in lifts.items():
+            if lift <= 0:
+                raise ValueError(f"odds multiplier for message {name!r} must be "
+                                 f"positive, got {lift}")
+        return lifts
+
+
+class Method(Schema):
+    """An outreach method: its cost in rep time, its response and what follows."""
+
+    handling_minutes: Distribution = Distribution.model_validate(10.0)
+    """Rep minutes per contact (preparation and handling)."""
+    batch_minutes: Minutes = 0.0
+    """Fixed rep minutes per batch (a webinar session); 0 for one-to-one methods."""
+    seats: PositiveInt | None = None
+    """Most customers in one batch; one-to-one methods leave it out."""
+    response: Response = Response()
+    action_probability: TierProbabilities = 0.5
+    """Chance that a responding customer does what was asked."""
+    response_delay_days: Distribution = Distribution.model_validate(
+        {"family": "expon", "scale": 2.0}
+    )
+    response_window_days: float = Field(default=14.0, gt=0)
+    followup_minutes: Distribution = Distribution.model_validate(15.0)
+    unrelated_requests: UnrelatedRequests = UnrelatedRequests()
+    unsubscribe_probability: Probability = 0.0
+    complaint_probability: Probability = 0.0
+
+    @field_validator("handling_minutes", "followup_minutes", "response_delay_days")
+    @classmethod
+    def _non_negative(cls, value: Distribution) -> Distribution:
+        if value.support_min() < 0:
+            raise ValueError(
+                f"{value.describe()} can draw negative values; use a family on "
+                "[0, inf) such as expon, lognorm, gamma or weibull_min"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _batch_has_seats(self) -> "Method":
+        if self.batch_minutes > 0 and self.seats is None:
+            raise ValueError("a method with batch_minutes needs seats (its cap)")
+        return self
+
+
+class Attempt(Schema):
+    """One touch of the outreach sequence."""
+
+    method: str
+    message: str = "default"
+    after_days: float = Field(default=0.0, ge=0)
+    """Days after the previous attempt (ignored for the first)."""
+
+
+class Wave(Schema):
+    """Customers released into the queue on a day of the program."""
+
+    day: int = Field(ge=0)
+    segments: list[str] | None = None
+    tiers: list[LiveTier] | None = None
+
+
+class Release(Schema):
+    """How eligible customers of a wave enter the queue."""
+
+    mode: Literal["at_once", "poisson"] = "at_once"
+    per_day: float | None = Field(default=None, gt=0)
+    """Mean releases per day for ``poisson`` (a drip in priority order)."""
+
+    @model_validator(mode="after")
+    def _rate_given(self) -> "Release":
+        if (self.mode == "poisson") != (self.per_day is not None):
+            raise ValueError("per_day is required with mode 'poisson' and only there")
+        return self
+
+
+class Policy(Schema):
+    """Who is contacted, in what order, how often and with which method."""
+
+    tiers: list[LiveTier] = ["red", "yellow"]
+    segments: list[str] | None = None
+    min_arr: float = Field(default=0.0, ge=0)
+    order: list[Literal["tier", "arr", "segment"]] = ["tier", "arr"]
+    """Priority keys: tier (red first), arr (largest first), segment (as listed)."""
+    segment_order: list[str] | None = None
+    waves: list[Wave] = [Wave(day=0)]
+    release: Release = Release()
+    attempts: list[Attempt] = Field(min_length=1)
+    stop_on_response: bool = True
+    max_contacts_per_30_days: PositiveInt = 3
+    enter_when_eligible: bool = True
+    """Customers who drop into an eligible tier mid-program join the queue."""
+
+
+class Engagement(Schema):
+    """How acting on outreach changes a customer's tier moves, and for how long."""
+
+    duration_days: float = Field(default=60.0, ge=0)
+    transitions: Transitions | None = None
+    """Moves while engaged; None keeps the segment's own transitions."""
+    fatigue_multiplier: float = Field(default=1.5, ge=1)
+    """Unsubscribe and complaint odds multiply by this per earlier touch in 30 days."""
+
+
+class Scenario(Schema):
+    """A whole outreach program: book, team, methods, policy and horizon."""
+
+    name: str
+    description: str = ""
+    objective: Literal["retention", "expansion"] = "retention"
+    start_date: dt.date = dt.date(2026, 1, 5)
+    timezone: str = "UTC"
+    horizon_days: PositiveInt = 90
+    replications: PositiveInt = 100
+    seed: int = Field(default=0, ge=0)
+    segments: dict[str, Segment] = Field(min_length=1)
+    reps: list[RepGroup] = Field(min_length=1)
+    methods: dict[str, Method] = Field(min_length=1)
+    policy: Policy
+    engagement: Engagement = Engagement()
+    sources: dict[str, str] = {}
+    """Free text per field path saying where a number came from."""
+
+    @model_validator(mode="after")
+    def _names_resolve(self) -> "Scenario":
+        problems: list[str] = []
+        segment_names = set(self.segments)
+
+        def check(names: list[str] | None, where: str) -> None:
+            for name in names or []:
+                if name not in segment_names:
+                    problems.append(
+                        f"{where} names segment {name!r}, which is not defined "
+                        f"(segments: {sorted(segment_names)})"
+                    )
+
+        for i, rep in enumerate(self.reps):
+            check(rep.segments, f"reps.{i}.segments")
+        check(self.policy.segments, "policy.segments")
+        check(self.policy.segment_order, "policy.segment_order")
+        for i, wave in enumerate(self.policy.waves):
+            check(wave.segments, f"policy.waves.{i}.segments")
+        for name, method in self.methods.items():
+            check(list(method.response.segments), f"methods.{name}.response.segments")
+        for i, attempt in enumerate(self.policy.attempts):
+            if attempt.method not in self.methods:
+                problems.append(
+                    f"policy.attempts.{i}.method is {attempt.method!r}, which is not "
+                    f"defined (methods: {sorted(self.methods)})"
+                )
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, zone: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(zone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {zone!r} (e.g. UTC, Europe/Lisbon)")
+        return zone
+
+    def targeted_segments(self) -> list[str]:
+        """Segments the policy may contact."""
+        return list(self.policy.segments or self.segments)
+
+    def uncovered_segments(self) -> list[str]:
+        """Targeted segments that no rep covers."""
+        covered: set[str] = set()
+        for rep in self.reps:
+            covered.update(rep.segments or self.segments)
+        return [name for name in self.targeted_segments() if name not in covered]
+
+
+def resolve(scenario: Scenario) -> dict[str, Any]:
+    """The scenario with every default filled in, as plain data."""
+    return scenario.model_dump(mode="json")

@@ -1,0 +1,154 @@
+"""Reading scenario files: YAML in, a validated Scenario or a precise error out."""
+
+from __future__ import annotations
+
+import copy
+import difflib
+import hashlib
+import json
+import warnings
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from cssim.errors import CoverageWarning, ScenarioError
+from cssim.scenario import Scenario
+
+
+def load_scenario(path: str | Path) -> Scenario:
+    """Read and validate a scenario file; relative account files resolve beside it.
+
+    Raises ``ScenarioError`` naming the file, each bad field's path, the value
+    received and what was expected. Warns with ``CoverageWarning`` for a
+    targeted segment that no rep covers.
+    """
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as error:
+        raise ScenarioError(str(path), [f"cannot read the file: {error.strerror}"])
+    except yaml.YAMLError as error:
+        raise ScenarioError(str(path), [f"not valid YAML: {error}"])
+    if not isinstance(raw, dict):
+        raise ScenarioError(
+            str(path), [f"expected a mapping of scenario fields, got {type(raw).__name__}"]
+        )
+
+    _resolve_account_paths(raw, path.parent)
+    return scenario_from_dict(raw, source=str(path))
+
+
+def scenario_from_dict(raw: dict[str, Any], source: str = "<scenario>") -> Scenario:
+    """Validate plain data as a scenario, with the same errors as a file."""
+    try:
+        scenario = Scenario.model_validate(raw)
+    except ValidationError as error:
+        raise ScenarioError(source, [_describe(item) for item in error.errors()])
+
+    for name in scenario.uncovered_segments():
+        warnings.warn(
+            f"{source}: segment {name!r} is targeted by the policy but no rep "
+            "covers it; its customers will never be contacted",
+            CoverageWarning,
+            stacklevel=2,
+        )
+    return scenario
+
+
+def with_overrides(scenario: Scenario, overrides: dict[str, Any]) -> Scenario:
+    """A copy of the scenario with fields replaced by dotted path, re-validated.
+
+    ``{"reps.0.count": 6, "methods.phone.handling_minutes": 12}`` is the form
+    that sweeps and A/B arms use.
+    """
+    raw = copy.deepcopy(scenario.model_dump(mode="json", exclude_unset=False))
+    for dotted, value in overrides.items():
+        node: Any = raw
+        keys = dotted.split(".")
+        for key in keys[:-1]:
+            node = node[int(key)] if isinstance(node, list) else node.setdefault(key, {})
+        last = keys[-1]
+        if isinstance(node, list):
+            node[int(last)] = value
+        else:
+            node[last] = value
+    return scenario_from_dict(raw, source=f"{scenario.name} with overrides")
+
+
+def content_hash(scenario: Scenario) -> str:
+    """A short digest of the resolved scenario, for tagging runs."""
+    text = json.dumps(scenario.model_dump(mode="json"), sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _resolve_account_paths(raw: dict[str, Any], folder: Path) -> None:
+    segments = raw.get("segments")
+    if not isinstance(segments, dict):
+        return
+    for segment in segments.values():
+        if isinstance(segment, dict) and isinstance(segment.get("accounts"), str):
+            accounts = Path(segment["accounts"])
+            if not accounts.is_absolute():
+                segment["accounts"] = str((folder / accounts).resolve())
+
+
+def _describe(item: dict[str, Any]) -> str:
+    """One line for one pydantic error: field path, value received, expectation."""
+    location = [str(part) for part in item["loc"]]
+    location = [part for part in location if not _is_union_branch(part)]
+    field = ".".join(location) or "(top level)"
+    value = item.get("input")
+
+    if item["type"] == "extra_forbidden":
+        known = _known_fields(location[:-1])
+        hint = difflib.get_close_matches(location[-1], known, n=1)
+        suggestion = f"; did you mean {hint[0]!r}?" if hint else ""
+        allowed = f" (allowed: {', '.join(sorted(known))})" if known and not hint else ""
+        return f"{field}: unknown field{suggestion}{allowed}"
+
+    message = item["msg"].removeprefix("Value error, ")
+    message = message[0].lower() + message[1:]
+    if item["type"] == "missing":
+        return f"{field}: required field is missing"
+    shown = _short(value)
+    return f"{field}: {message} (got {shown})"
+
+
+def _is_union_branch(part: str) -> bool:
+    return (
+        part.startswith(("constrained-float", "function-", "float", "dict["))
+        or part in {"UncertainProbability", "int", "str"}
+        or "[" in part
+    )
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _known_fields(location: list[str]) -> list[str]:
+    """Field names allowed at a location, found by walking the schema."""
+    model: Any = Scenario
+    for part in location:
+        field = model.model_fields.get(part)
+        if field is not None:
+            model = _model_in(field.annotation)
+        if model is None:
+            return []
+    return list(model.model_fields)
+
+
+def _model_in(annotation: Any) -> Any:
+    """The BaseModel inside an annotation: X, list[X], dict[str, X] or X | None."""
+    import typing
+
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in typing.get_args(annotation):
+        found = _model_in(arg)
+        if found is not None:
+            return found
+    return None
