@@ -192,12 +192,18 @@ class RepGroup(Schema):
         if not self.working_days:
             raise ValueError("working_days must name at least one day")
         hours_per_day = self.weekly_hours / len(self.working_days)
-        if hours_per_day > 24:
+        if self.day_start_hour + hours_per_day > 24 + 1e-9:
             raise ValueError(
                 f"weekly_hours {self.weekly_hours:g} over {len(self.working_days)} "
-                f"working days is {hours_per_day:g} hours a day; at most 24"
+                f"working days is {hours_per_day:g} hours a day, which from "
+                f"day_start_hour {self.day_start_hour:g} runs past midnight"
             )
         return self
+
+    @property
+    def hours_per_day(self) -> float:
+        """Contracted hours on each working day, before shrinkage."""
+        return self.weekly_hours / len(self.working_days)
 
 
 class UnrelatedRequests(Schema):
