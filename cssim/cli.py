@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from cssim.errors import CssimError, CssimWarning, ScenarioError
@@ -70,15 +71,21 @@ class CssimGroup(click.Group):
         except (click.ClickException, click.exceptions.Exit, click.Abort):
             raise
         except CssimError as error:
-            logger.debug("failure details", exc_info=True)
+            _log_traceback()
             raise CommandFailed(str(error)) from error
         except Exception as error:
-            logger.debug("failure details", exc_info=True)
+            _log_traceback()
             first_line = (str(error).splitlines() or [""])[0]
-            hint = "" if logger.isEnabledFor(logging.DEBUG) else " (run with -v)"
+            hint = "" if logger.isEnabledFor(logging.INFO) else " (run with -v)"
             raise CommandFailed(
                 f"unexpected {type(error).__name__}: {first_line}{hint}"
             ) from error
+
+
+def _log_traceback() -> None:
+    """Show the traceback of the error being handled, with -v only."""
+    if logger.isEnabledFor(logging.INFO):
+        logger.error("the command failed", exc_info=True)
 
 
 @click.group(
@@ -114,8 +121,8 @@ def main(verbose: int) -> None:
 def validate(scenario_path: Path) -> None:
     """Check a scenario file and summarise what it describes."""
     scenario = _load(scenario_path)
-    _print_overview(scenario, scenario_path, Console(file=sys.stdout,
-                                                    highlight=False))
+    console = Console(file=sys.stdout, highlight=False, markup=False)
+    _print_overview(scenario, scenario_path, console)
 
 
 @main.command()
@@ -178,13 +185,14 @@ def run(
         tracked, tracking_error = _track(result, folder, tracking_uri, experiment,
                                          errors)
 
-    out = Console(file=sys.stdout, highlight=False)
+    out = Console(file=sys.stdout, highlight=False, markup=False)
     out.print(kpi_table(result, segments, months))
-    out.print(f"Output folder: {folder}")
+    out.print(f"Output folder: {folder}", soft_wrap=True)
     if tracked is not None:
         out.print(f"MLflow run: {tracked.run_id} (experiment "
-                  f"{tracked.experiment_name!r} in {tracked.tracking_uri})")
-        out.print(f"Open it with: {tracked.how_to_open()}")
+                  f"{tracked.experiment_name!r} in {tracked.tracking_uri})",
+                  soft_wrap=True)
+        out.print(f"Open it with: {tracked.how_to_open()}", soft_wrap=True)
     if tracking_error is not None:
         raise CommandFailed(
             f"the run could not be recorded in MLflow: {tracking_error}\n"
@@ -248,8 +256,8 @@ def _warnings_to(console: Console) -> Iterator[None]:
 
     def show(message: Warning | str, category: type[Warning], *_: Any,
              **__: Any) -> None:
-        console.print(f"[yellow]Warning[/] ({category.__name__}): {message}",
-                      markup=True, soft_wrap=True)
+        console.print(f"[yellow]Warning[/] ({category.__name__}): "
+                      f"{escape(str(message))}", markup=True, soft_wrap=True)
 
     with warnings.catch_warnings():
         warnings.simplefilter("always", CssimWarning)
@@ -298,7 +306,8 @@ def _simulate(scenario: Scenario, replications: int | None, seed: int | None,
     total = replications or scenario.replications
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                TimeElapsedColumn())
-    with Progress(*columns, console=console) as progress:
+    with Progress(*columns, console=console,
+                  disable=not console.is_terminal) as progress:
         task = progress.add_task(f"Simulating {scenario.name}", total=total)
         return run_replications(
             scenario, replications=replications, seed=seed, workers=workers,
@@ -347,7 +356,7 @@ def kpi_table(result: RunResult, segments: tuple[str, ...] = (),
             str(row.segment) if first else "",
             _capitalised(KPI_LABELS.get(row.kpi, row.kpi)),
             format_value(row.kpi, row.mean),
-            f"{format_value(row.kpi, row.p5)} – {format_value(row.kpi, row.p95)}",
+            format_interval(row.kpi, row.p5, row.p95),
         )
         previous_group = group
     return table
@@ -373,6 +382,13 @@ def _capitalised(label: str) -> str:
     return label[:1].upper() + label[1:]
 
 
+def format_interval(kpi: str, low: float, high: float) -> str:
+    """A percentile interval as "low – high", or a dash when it is undefined."""
+    if math.isnan(low) and math.isnan(high):
+        return "–"
+    return f"{format_value(kpi, low)} – {format_value(kpi, high)}"
+
+
 def format_value(kpi: str, value: float) -> str:
     """A KPI value for the table: shares as percentages, counts to a sensible width."""
     if value is None or math.isnan(value):
@@ -389,13 +405,14 @@ def format_value(kpi: str, value: float) -> str:
 
 def _print_overview(scenario: Scenario, path: Path, console: Console) -> None:
     """A short summary of a valid scenario: book, team, methods and policy."""
-    console.print(f"[bold]{scenario.name}[/] ({path}) is valid.")
+    console.print(f"{scenario.name} ({path}) is valid.", soft_wrap=True)
     if scenario.description:
-        console.print(scenario.description.strip())
+        console.print(scenario.description.strip(), soft_wrap=True)
     console.print(
         f"Objective {scenario.objective}; {scenario.horizon_days} days from "
         f"{scenario.start_date}; {scenario.replications} replications, seed "
-        f"{scenario.seed}."
+        f"{scenario.seed}.",
+        soft_wrap=True,
     )
 
     segments = Table(title="Segments", title_justify="left")
@@ -432,12 +449,14 @@ def _print_overview(scenario: Scenario, path: Path, console: Console) -> None:
     spacing = [f"+{attempt.after_days:g}d" for attempt in policy.attempts[1:]]
     sequence = steps[0] + "".join(f" → {gap} {step}"
                                   for gap, step in zip(spacing, steps[1:]))
+    waves = "1 wave" if len(policy.waves) == 1 else f"{len(policy.waves)} waves"
     console.print(
         f"Policy: tiers {', '.join(policy.tiers)} in "
         f"{', '.join(scenario.targeted_segments())}; order by "
-        f"{', '.join(policy.order)}; {len(policy.waves)} wave(s); attempts "
+        f"{', '.join(policy.order)}; {waves}; attempts "
         f"{sequence}; at most {policy.max_contacts_per_30_days} contacts per "
-        "customer per 30 days."
+        "customer per 30 days.",
+        soft_wrap=True,
     )
 
 
