@@ -521,7 +521,7 @@ class OutreachProgram:
 
         due = pd.DataFrame(self.due_records,
                            columns=["customer", "due_at", "tier", "left_at"])
-        due["segment"] = self.book.segment[due["customer"]]
+        due["segment"] = self.book.segment[due["customer"].to_numpy(dtype=int)]
         due = names.apply(due, minutes=("due_at", "left_at"))
 
         rep_days = pd.concat([
@@ -552,7 +552,7 @@ class Names:
     def apply(self, frame: pd.DataFrame, minutes: tuple[str, ...]) -> pd.DataFrame:
         """Replace customer, segment and tier codes; minutes become UTC times."""
         out = frame.copy()
-        out.insert(0, "customer_id", self.customer_ids[out.pop("customer").to_numpy()])
+        out.insert(0, "customer_id", self.customer_ids[out.pop("customer").to_numpy(dtype=int)])
         out["segment"] = self.segment_names[out["segment"].to_numpy(dtype=int)]
         out["tier"] = self.tier_names[out["tier"].to_numpy(dtype=int)]
         for column in minutes:

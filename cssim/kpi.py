@@ -137,8 +137,8 @@ def _health(log: pd.DataFrame, snapshots: pd.DataFrame, start: pd.Timestamp,
         end = snapshots[day == month * MONTH_DAYS].set_index("customer_id")
         if begin.empty or end.empty:
             continue
-        cohort = begin[begin["status"] == "active"].join(
-            end[["tier", "arr", "status"]], rsuffix="_end", how="inner")
+        ending = end[["tier", "arr", "status"]].add_suffix("_end")
+        cohort = begin[begin["status"] == "active"].join(ending, how="inner")
         contacted_ids = log.loc[log["month"] == month, "customer_id"].unique()
         cohort["contacted"] = cohort.index.isin(contacted_ids)
         rows.append(_health_month(cohort.assign(month=month)))
