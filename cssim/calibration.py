@@ -176,7 +176,12 @@ def fit_handling_minutes(
     """
     rows = []
     for name in families:
-        family = getattr(stats, name)
+        family = getattr(stats, name, None)
+        if not isinstance(family, stats.rv_continuous):
+            raise ValueError(
+                f"handling-minutes family {name!r}: expected a scipy.stats "
+                "continuous distribution such as lognorm, gamma or weibull_min"
+            )
         fitted = family.fit(minutes, floc=0)
         shape_names = [
             shape.strip() for shape in (family.shapes or "").split(",") if shape
