@@ -243,10 +243,12 @@ class OutreachProgram:
     def _drop_recovered(self) -> None:
         """Customers who churned or left the eligible tiers before contact leave the
         queue (and the backlog); they may fall due again later."""
-        eligible = {TIERS.index(tier) for tier in self.scenario.policy.tiers}
-        tiers = self.book.tier
-        gone = [c for c in self.waiting if tiers[c] not in eligible]
-        for customer in gone:
+        if not self.waiting:
+            return
+        eligible = [TIERS.index(tier) for tier in self.scenario.policy.tiers]
+        waiting = np.fromiter(self.waiting, dtype=np.intp, count=len(self.waiting))
+        gone = waiting[~np.isin(self.book.tier[waiting], eligible)]
+        for customer in gone.tolist():
             self._leave_queue(customer)
 
     def _leave_queue(self, customer: int) -> None:

@@ -23,16 +23,20 @@ NEVER = math.inf
 TIER_RANK = {"red": 0, "yellow": 1, "green": 2}
 
 
-@dataclass(order=True)
+@dataclass(slots=True)
 class Task:
-    """A touch waiting for a rep, ordered by the serving rule."""
+    """A touch waiting for a rep; the queue orders tasks by ``key``."""
 
-    priority: tuple
-    due: float
-    sequence: int
+    key: tuple
+    """(priority, due, sequence): the serving rule as one sortable tuple."""
     customer: int
     attempt: int
     cancelled: bool = False
+
+    @property
+    def due(self) -> float:
+        """When the task fell due, in minutes from the program start."""
+        return self.key[1]
 
 
 class Eligibility:
@@ -97,36 +101,35 @@ class OutreachQueue:
     def push(self, segment: int, priority: tuple, due: float, customer: int,
              attempt: int) -> Task:
         """Add a task; ties on priority and due time go to the earlier pushed."""
-        task = Task(priority, due, self.sequence, customer, attempt)
+        task = Task((priority, due, self.sequence), customer, attempt)
         self.sequence += 1
         self.waiting += 1
-        heapq.heappush(self.heaps[segment], task)
+        heapq.heappush(self.heaps[segment], (task.key, task))
         return task
 
     def pop(self, segments: frozenset[int]) -> Task | None:
         """Remove and return the best task among the given segments' heaps."""
-        best_segment, best = -1, None
+        best_segment, best_key = -1, None
         for segment in segments:
             heap = self.heaps[segment]
-            while heap and heap[0].cancelled:
+            while heap and heap[0][1].cancelled:
                 heapq.heappop(heap)
-            if heap and (best is None or heap[0] < best):
-                best_segment, best = segment, heap[0]
-        if best is None:
+            if heap and (best_key is None or heap[0][0] < best_key):
+                best_segment, best_key = segment, heap[0][0]
+        if best_key is None:
             return None
-        heapq.heappop(self.heaps[best_segment])
         self.waiting -= 1
-        return best
+        return heapq.heappop(self.heaps[best_segment])[1]
 
     def take_matching(self, segments: frozenset[int], wanted, limit: int) -> list[Task]:
         """Remove up to ``limit`` best tasks for which ``wanted(task)`` holds."""
         found = [
-            task
+            entry
             for segment in segments
-            for task in self.heaps[segment]
-            if not task.cancelled and wanted(task)
+            for entry in self.heaps[segment]
+            if not entry[1].cancelled and wanted(entry[1])
         ]
-        chosen = heapq.nsmallest(limit, found)
+        chosen = [task for _, task in heapq.nsmallest(limit, found)]
         for task in chosen:
             task.cancelled = True
             self.waiting -= 1

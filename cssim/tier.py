@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import warnings
 
 import numpy as np
@@ -33,6 +34,13 @@ def matrix_from_rows(rows: dict[str, dict[str, float]]) -> np.ndarray:
 
 
 def daily_matrix(period_matrix: np.ndarray, period_days: float) -> np.ndarray:
+    """Daily transition matrix for a per-period one (cached: replications share it)."""
+    rows = tuple(map(tuple, period_matrix.tolist()))
+    return _daily_matrix(rows, float(period_days)).copy()
+
+
+@functools.lru_cache(maxsize=256)
+def _daily_matrix(rows: tuple, period_days: float) -> np.ndarray:
     """Convert a transition matrix over ``period_days`` to one over a single day.
 
     The daily matrix is the principal matrix root ``P ** (1 / period_days)``,
@@ -43,8 +51,9 @@ def daily_matrix(period_matrix: np.ndarray, period_days: float) -> np.ndarray:
     are clipped and rows renormalised; a ``RateConversionWarning`` says so
     when the result reproduces P only to worse than ``ROOT_TOLERANCE``.
     """
+    period_matrix = np.array(rows)
     if period_days == 1:
-        return period_matrix.copy()
+        return period_matrix
 
     root = linalg.fractional_matrix_power(period_matrix, 1.0 / period_days)
     root = np.clip(np.real(root), 0.0, None)
