@@ -57,9 +57,10 @@ def conform(frame: pd.DataFrame, columns: dict[str, str]) -> pd.DataFrame:
     out = frame.copy()
     for name, dtype in columns.items():
         if name not in out:
-            out[name] = pd.Series(pd.NA, index=out.index)
+            empty = float("nan") if dtype == "float64" else pd.NA
+            out[name] = pd.Series(empty, index=out.index, dtype=object)
         if dtype.startswith("datetime64"):
-            out[name] = pd.to_datetime(out[name], utc=True)
+            out[name] = pd.to_datetime(out[name], utc=True).astype(dtype)
         else:
             out[name] = out[name].astype(dtype)
     return out[extra + list(columns)]
