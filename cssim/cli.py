@@ -183,7 +183,7 @@ def run(
     tracked, tracking_error = None, None
     if not no_tracking:
         tracked, tracking_error = _track(result, folder, tracking_uri, experiment,
-                                         errors)
+                                         fixed_parameters, errors)
 
     out = Console(file=sys.stdout, highlight=False, markup=False)
     out.print(kpi_table(result, segments, months))
@@ -317,14 +317,17 @@ def _simulate(scenario: Scenario, replications: int | None, seed: int | None,
 
 
 def _track(result: RunResult, folder: Path, tracking_uri: str | None,
-           experiment: str | None, console: Console) -> tuple[Any, str | None]:
+           experiment: str | None, fixed_parameters: bool,
+           console: Console) -> tuple[Any, str | None]:
     """Record the run in MLflow; a failure is returned, not raised."""
     from cssim.tracking import TrackingError, log_run
 
     _settle_mlflow_logging()
     try:
         with console.status("Recording the run in MLflow"):
-            return log_run(result, folder, tracking_uri, experiment), None
+            tracked = log_run(result, folder, tracking_uri, experiment,
+                              fixed_parameters)
+        return tracked, None
     except TrackingError as error:
         logger.debug("tracking failure", exc_info=True)
         return None, str(error)

@@ -108,9 +108,8 @@ def write_output(
     folder = folder or default_folder(result.scenario.name)
     check_free(folder)
     folder.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(
-        tempfile.mkdtemp(prefix=f".{folder.name}.", suffix=".partial", dir=folder.parent)
-    )
+    staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", suffix=".partial",
+                                    dir=folder.parent))
 
     try:
         _write_files(result, staging, extra_facts or {})

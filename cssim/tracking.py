@@ -74,16 +74,21 @@ def log_run(
     output_folder: Path | None = None,
     tracking_uri: str | None = None,
     experiment: str | None = None,
+    fixed_parameters: bool | None = None,
 ) -> TrackedRun:
     """Record a run: params, metrics by month, tags, and the output files.
 
-    The experiment is named after the scenario unless ``experiment`` is given.
-    Raises ``TrackingError`` if the store cannot be reached or refuses the run.
+    The experiment is named after the scenario unless ``experiment`` is given;
+    ``fixed_parameters``, when known, becomes a tag. Raises ``TrackingError``
+    if the store cannot be reached or refuses the run.
     """
+    facts = run_facts(result)
+    if fixed_parameters is not None:
+        facts["fixed_parameters"] = fixed_parameters
     return _record(
         resolved=resolve(result.scenario),
         summary=result.summary,
-        facts=run_facts(result),
+        facts=facts,
         output_folder=output_folder,
         tracking_uri=tracking_uri,
         experiment=experiment,
@@ -170,6 +175,8 @@ def run_tags(facts: dict[str, Any], output_folder: Path | None) -> dict[str, str
         "replications": str(facts["replications"]),
         "workers": str(facts["workers"]),
     }
+    if "fixed_parameters" in facts:
+        tags["fixed_parameters"] = str(bool(facts["fixed_parameters"])).lower()
     if output_folder is not None:
         tags["output_folder"] = str(output_folder.resolve())
     return tags
@@ -208,7 +215,7 @@ def _log_everything(
     experiment_name: str,
 ) -> TrackedRun:
     """Params, metrics, tags and artifacts, in batches, then close the run."""
-    from mlflow.entities import Metric, Param, RunTag
+    from mlflow.entities import Metric, Param
     from mlflow.tracking import MlflowClient
 
     client = MlflowClient(tracking_uri=uri)

@@ -42,6 +42,20 @@ SMALL_SCENARIO: dict[str, Any] = {
 """A valid scenario small enough to simulate in well under a second."""
 
 
+@pytest.fixture(scope="session")
+def project_root() -> Path:
+    """The folder holding the package, its scenarios and its tests."""
+    return PROJECT_ROOT
+
+
+@pytest.fixture(scope="session")
+def small_scenario() -> Any:
+    """The small scenario, validated."""
+    from cssim.scenario_file import scenario_from_dict
+
+    return scenario_from_dict(copy.deepcopy(SMALL_SCENARIO), source="tiny.yaml")
+
+
 @pytest.fixture
 def scenario_data() -> dict[str, Any]:
     """A fresh, editable copy of the small scenario."""

@@ -76,7 +76,7 @@ BAD_SCENARIOS = {
 def test_bad_scenario_is_a_usage_error(
     case: str, command: str, scenario_data, write_scenario, workdir: Path
 ) -> None:
-    """A scenario breaking a rule exits 2, names file, field and value, writes nothing."""
+    """A broken rule exits 2 naming file, field and value, and writes nothing."""
     field, value, expected = BAD_SCENARIOS[case]
     set_path(scenario_data, field, value)
     path = write_scenario(scenario_data)
