@@ -29,15 +29,19 @@ ROW_SUM_TOLERANCE = 1e-6
 class Schema(BaseModel):
     """Base of every scenario section: unknown keys are errors, values frozen."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True,
+                              use_attribute_docstrings=True)
 
 
 class UncertainProbability(Schema):
     """A probability known only up to a Beta posterior, drawn once per replication."""
 
     family: Literal["beta"]
+    """Always ``beta``."""
     a: float = Field(gt=0)
+    """Successes plus the prior's a."""
     b: float = Field(gt=0)
+    """Failures plus the prior's b."""
 
     def mean(self) -> float:
         """The posterior mean, used with fixed parameters."""
@@ -105,9 +109,13 @@ class Transitions(Schema):
     """
 
     period_days: float = Field(default=30.0, gt=0)
+    """Days the probabilities cover (30: a month)."""
     green: dict[Literal["green", "yellow", "red", "churned"], Probability]
+    """Where a green customer is one period later; the row sums to 1."""
     yellow: dict[Literal["green", "yellow", "red", "churned"], Probability]
+    """Where a yellow customer is one period later; the row sums to 1."""
     red: dict[Literal["green", "yellow", "red", "churned"], Probability]
+    """Where a red customer is one period later; the row sums to 1."""
 
     @model_validator(mode="after")
     def _rows_sum_to_one(self) -> "Transitions":
@@ -126,8 +134,11 @@ class RenewalOdds(Schema):
     """What happens at renewal to a customer in one tier."""
 
     churn: Probability
+    """Chance of cancelling at renewal."""
     renew: Probability
+    """Chance of renewing at the same ARR."""
     expand: Probability = 0.0
+    """Chance of renewing with more ARR (see expansion_uplift)."""
 
     @model_validator(mode="after")
     def _sum_to_one(self) -> "RenewalOdds":
@@ -139,9 +150,13 @@ class Renewal(Schema):
     """Renewal cycle and the churn, renew and expand odds at renewal by tier."""
 
     cycle_days: float = Field(default=365.0, gt=0)
+    """Days between renewals; first renewals spread evenly over one cycle."""
     green: RenewalOdds = RenewalOdds(churn=0.02, renew=0.83, expand=0.15)
+    """Renewal odds of a green customer."""
     yellow: RenewalOdds = RenewalOdds(churn=0.10, renew=0.85, expand=0.05)
+    """Renewal odds of a yellow customer."""
     red: RenewalOdds = RenewalOdds(churn=0.35, renew=0.65, expand=0.0)
+    """Renewal odds of a red customer."""
     expansion_uplift: Distribution = Distribution.model_validate(
         {"family": "uniform", "loc": 0.05, "scale": 0.25}
     )
@@ -152,15 +167,20 @@ class Segment(Schema):
     """A group of customers that share rates: plan, region, size or industry."""
 
     customers: PositiveInt | None = None
+    """Number of customers to draw (or give accounts)."""
     accounts: str | None = None
     """CSV with columns customer_id, tier, arr and optional renewal_date."""
     arr: Distribution = Distribution.model_validate(
         {"family": "lognorm", "s": 0.8, "scale": 20000}
     )
+    """Annual recurring revenue per customer, drawn when the book is built."""
     initial_tiers: dict[LiveTier, Probability] = {"green": 0.6, "yellow": 0.25,
                                                    "red": 0.15}
+    """Share of customers starting in each tier; sums to 1."""
     transitions: Transitions = Transitions(**STAY_PUT)
+    """Tier moves without outreach; default: nobody moves."""
     renewal: Renewal = Renewal()
+    """Renewal cycle and odds."""
 
     @model_validator(mode="after")
     def _book_is_given_once(self) -> "Segment":
@@ -174,16 +194,23 @@ class RepGroup(Schema):
     """One rep, or ``count`` identical reps, with their calendar and coverage."""
 
     name: str
+    """Rep id, or the prefix of ids name-1, name-2... when count > 1."""
     count: PositiveInt = 1
+    """Identical reps in this group."""
     weekly_hours: float = Field(default=40.0, gt=0, le=168)
+    """Contracted hours a week; a part-timer has fewer."""
     working_days: list[Weekday] = ["mon", "tue", "wed", "thu", "fri"]
+    """Days of the week the rep works; hours split evenly over them."""
     day_start_hour: float = Field(default=9.0, ge=0, lt=24)
+    """Local hour the working window opens."""
     shrinkage: float = Field(default=0.2, ge=0, lt=1)
     """Share of working time lost to meetings, training and leave."""
     segments: list[str] | None = None
     """Segments this rep covers; all when left out."""
     start_day: int = Field(default=0, ge=0)
+    """Program day the rep starts (a hire later in the quarter)."""
     ramp_days: int = Field(default=0, ge=0)
+    """Days from start to full capacity; 0 for none."""
     ramp_start_share: float = Field(default=0.5, ge=0, le=1)
     """Share of full capacity on the first day; rises linearly to 1 over ramp_days."""
 
@@ -210,13 +237,16 @@ class UnrelatedRequests(Schema):
     """Requests unrelated to health that a response brings with it."""
 
     probability: Probability = 0.0
+    """Chance that a response brings an unrelated request."""
     minutes: Distribution = Distribution.model_validate(20.0)
+    """Rep minutes to handle one."""
     kinds: dict[str, Probability] = {
         "feature_request": 0.4,
         "technical_problem": 0.3,
         "training_need": 0.2,
         "complaint": 0.1,
     }
+    """Share of each kind of request; written as the touch's outcome."""
 
     @field_validator("kinds")
     @classmethod
@@ -229,7 +259,9 @@ class Response(Schema):
     """Response probability by tier, with per-segment overrides and message lifts."""
 
     default: TierProbabilities = 0.1
+    """Chance of a response per touch, one number or per tier."""
     segments: dict[str, TierProbabilities] = {}
+    """Per-segment values; tiers left out use the default."""
     messages: dict[str, float] = {}
     """Odds multipliers per message variant; variants left out have 1."""
 
@@ -253,16 +285,23 @@ class Method(Schema):
     seats: PositiveInt | None = None
     """Most customers in one batch; one-to-one methods leave it out."""
     response: Response = Response()
+    """Chance of a response per touch, by tier, segment and message."""
     action_probability: TierProbabilities = 0.5
     """Chance that a responding customer does what was asked."""
     response_delay_days: Distribution = Distribution.model_validate(
         {"family": "expon", "scale": 2.0}
     )
+    """Days from the touch to the response."""
     response_window_days: float = Field(default=14.0, gt=0)
+    """Responses later than this are not counted (and create no work)."""
     followup_minutes: Distribution = Distribution.model_validate(15.0)
+    """Rep minutes of follow-up each response creates for the customer's owner."""
     unrelated_requests: UnrelatedRequests = UnrelatedRequests()
+    """Requests unrelated to health that responses bring."""
     unsubscribe_probability: Probability = 0.0
+    """Chance per touch of an unsubscribe (ends outreach to the customer)."""
     complaint_probability: Probability = 0.0
+    """Chance per touch of a complaint."""
 
     @field_validator("handling_minutes", "followup_minutes", "response_delay_days")
     @classmethod
@@ -285,7 +324,9 @@ class Attempt(Schema):
     """One touch of the outreach sequence."""
 
     method: str
+    """A method defined under methods."""
     message: str = "default"
+    """Message variant (see the method's response.messages)."""
     after_days: float = Field(default=0.0, ge=0)
     """Days after the previous attempt (ignored for the first)."""
 
@@ -294,14 +335,18 @@ class Wave(Schema):
     """Customers released into the queue on a day of the program."""
 
     day: int = Field(ge=0)
+    """Program day the wave opens."""
     segments: list[str] | None = None
+    """Segments it opens; all targeted ones when left out."""
     tiers: list[LiveTier] | None = None
+    """Tiers it opens; the policy's tiers when left out."""
 
 
 class Release(Schema):
     """How eligible customers of a wave enter the queue."""
 
     mode: Literal["at_once", "poisson"] = "at_once"
+    """at_once: everyone due joins the queue; poisson: a random drip."""
     per_day: float | None = Field(default=None, gt=0)
     """Mean releases per day for ``poisson`` (a drip in priority order)."""
 
@@ -316,16 +361,25 @@ class Policy(Schema):
     """Who is contacted, in what order, how often and with which method."""
 
     tiers: list[LiveTier] = ["red", "yellow"]
+    """Tiers eligible for outreach."""
     segments: list[str] | None = None
+    """Segments eligible; all when left out."""
     min_arr: float = Field(default=0.0, ge=0)
+    """Smallest ARR eligible."""
     order: list[Literal["tier", "arr", "segment"]] = ["tier", "arr"]
     """Priority keys: tier (red first), arr (largest first), segment (as listed)."""
     segment_order: list[str] | None = None
+    """Segment order for the segment key; definition order when left out."""
     waves: list[Wave] = [Wave(day=0)]
+    """When each segment and tier opens; default: everything on day 0."""
     release: Release = Release()
+    """How due customers enter the queue."""
     attempts: list[Attempt] = Field(min_length=1)
+    """The touch sequence: method, message and spacing of each attempt."""
     stop_on_response: bool = True
+    """Skip later attempts once the customer has responded."""
     max_contacts_per_30_days: PositiveInt = 3
+    """Never more touches than this to one customer in any 30 days."""
     enter_when_eligible: bool = True
     """Customers who drop into an eligible tier mid-program join the queue."""
 
@@ -334,6 +388,7 @@ class Engagement(Schema):
     """How acting on outreach changes a customer's tier moves, and for how long."""
 
     duration_days: float = Field(default=60.0, ge=0)
+    """Days an action keeps a customer on the engaged transitions."""
     transitions: Transitions | None = None
     """Moves while engaged; None keeps the segment's own transitions."""
     fatigue_multiplier: float = Field(default=1.5, ge=1)
@@ -344,18 +399,31 @@ class Scenario(Schema):
     """A whole outreach program: book, team, methods, policy and horizon."""
 
     name: str
+    """Scenario name; names the MLflow experiment and output folder."""
     description: str = ""
+    """Free text."""
     objective: Literal["retention", "expansion"] = "retention"
+    """What the program is for; recorded with the run."""
     start_date: dt.date = dt.date(2026, 1, 5)
+    """First program day."""
     timezone: str = "UTC"
+    """Zone of the reps' working hours; log times are written in UTC."""
     horizon_days: PositiveInt = 90
+    """Days simulated; KPIs come in 30-day months."""
     replications: PositiveInt = 100
+    """Replications when the command line does not say."""
     seed: int = Field(default=0, ge=0)
+    """Seed when the command line does not say."""
     segments: dict[str, Segment] = Field(min_length=1)
+    """The book, by segment name."""
     reps: list[RepGroup] = Field(min_length=1)
+    """The team."""
     methods: dict[str, Method] = Field(min_length=1)
+    """Outreach methods by name (phone, email, webinar, self_serve...)."""
     policy: Policy
+    """Who is contacted, in what order, how and how often."""
     engagement: Engagement = Engagement()
+    """How acting on outreach changes tier moves."""
     sources: dict[str, str] = {}
     """Free text per field path saying where a number came from."""
 
