@@ -272,3 +272,32 @@ def test_help_and_validate_do_not_import_mlflow(
                             text=True, check=True)
 
     assert answer.stdout.strip() == "False"
+
+
+def test_run_shows_engine_warnings_and_writes_its_folder(
+    scenario_data, write_scenario, workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A warning raised while simulating is shown by category; the run still ends."""
+    import warnings
+
+    import cssim.replications
+    from cssim.errors import CapacityWarning
+
+    real_run = cssim.replications.run_replications
+
+    def warn_then_run(*args: Any, **kwargs: Any) -> Any:
+        warnings.warn("the backlog grows every month", CapacityWarning)
+        return real_run(*args, **kwargs)
+
+    monkeypatch.setattr(cssim.replications, "run_replications", warn_then_run)
+    path = write_scenario(scenario_data)
+
+    result = invoke("run", path, "-r", "2", "-w", "1", "--no-tracking", "-o", "run",
+                    "--segment", "all", "--month", "1")
+
+    assert result.exit_code == 0, result.output
+    assert "Warning (CapacityWarning): the backlog grows every month" in result.stderr
+    assert "Response rate" in result.stdout
+    assert "smb" not in result.stdout
+    assert "Output folder: run" in result.stdout
+    assert written(workdir) == ["run"]
