@@ -335,49 +335,54 @@ def _track(result: RunResult, folder: Path, tracking_uri: str | None,
 
 def kpi_table(result: RunResult, segments: tuple[str, ...] = (),
               months: tuple[int, ...] = ()) -> Table:
-    """Monthly KPIs by segment and overall: mean and 5th–95th percentile."""
+    """Monthly KPIs by segment and overall: mean and [5th – 95th percentile].
+
+    One block per segment (the whole book first), one row per KPI, one column
+    per month, so a month-on-month trend reads across a row.
+    """
     from cssim.kpi import KPI_LABELS
 
     summary = _ordered_summary(result.summary, KPI_LABELS, segments, months)
+    shown_months = sorted(summary["month"].unique())
     table = Table(title=f"{result.scenario.name}: {result.replications} "
-                        f"replications, seed {result.seed}",
+                        f"replications, seed {result.seed}; mean [5th – 95th "
+                        "percentile] per 30-day month",
                   title_justify="left")
-    table.add_column("Month", justify="right")
     table.add_column("Segment")
     table.add_column("KPI")
-    table.add_column("Mean", justify="right")
-    table.add_column("5th–95th pct", justify="right")
+    for month in shown_months:
+        table.add_column(f"Month {month}", justify="right")
 
-    previous_group = None
-    for row in summary.itertuples(index=False):
-        group = (row.month, row.segment)
-        if previous_group is not None and group != previous_group:
+    for number, (segment, block) in enumerate(summary.groupby("segment", sort=False)):
+        if number:
             table.add_section()
-        first = group != previous_group
-        table.add_row(
-            str(row.month) if first else "",
-            str(row.segment) if first else "",
-            _capitalised(KPI_LABELS.get(row.kpi, row.kpi)),
-            format_value(row.kpi, row.mean),
-            format_interval(row.kpi, row.p5, row.p95),
-        )
-        previous_group = group
+        cells = {(row.kpi, row.month): row for row in block.itertuples(index=False)}
+        kpis = list(dict.fromkeys(block["kpi"]))
+        for position, kpi in enumerate(kpis):
+            row_cells = []
+            for month in shown_months:
+                row = cells.get((kpi, month))
+                row_cells.append("–" if row is None else
+                                 f"{format_value(kpi, row.mean)} "
+                                 f"[{format_interval(kpi, row.p5, row.p95)}]")
+            table.add_row(str(segment) if position == 0 else "",
+                          _capitalised(KPI_LABELS.get(kpi, kpi)), *row_cells)
     return table
 
 
 def _ordered_summary(summary: pd.DataFrame, labels: dict[str, str],
                      segments: tuple[str, ...], months: tuple[int, ...]
                      ) -> pd.DataFrame:
-    """Filter the summary and order it by month, segment ('all' last) and KPI."""
+    """Filter the summary and order it by segment ('all' first), KPI and month."""
     if segments:
         summary = summary[summary["segment"].isin(segments)]
     if months:
         summary = summary[summary["month"].isin(months)]
     kpi_rank = {name: rank for rank, name in enumerate(labels)}
     return summary.assign(
-        _all_last=summary["segment"].eq("all"),
+        _all_first=summary["segment"].ne("all"),
         _kpi_rank=summary["kpi"].map(kpi_rank).fillna(len(kpi_rank)),
-    ).sort_values(["month", "_all_last", "segment", "_kpi_rank", "kpi"])
+    ).sort_values(["_all_first", "segment", "_kpi_rank", "kpi", "month"])
 
 
 def _capitalised(label: str) -> str:

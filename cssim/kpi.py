@@ -129,7 +129,12 @@ def _outreach(log: pd.DataFrame) -> pd.DataFrame:
 
 def _health(log: pd.DataFrame, snapshots: pd.DataFrame, start: pd.Timestamp,
             months: int) -> pd.DataFrame:
-    """Tier moves of contacted and comparable customers; logo, gross, net retention."""
+    """Tier moves of contacted and comparable customers; logo, gross, net retention.
+
+    A contacted customer's move runs from its tier at its first touch of the
+    month to its tier at month end, so the drop that made it eligible is not
+    counted as an effect of the contact; others run from month start.
+    """
     day = ((snapshots["as_of"] - start).dt.total_seconds() / 86400.0).round()
     rows = []
     for month in range(1, months + 1):
@@ -139,8 +144,11 @@ def _health(log: pd.DataFrame, snapshots: pd.DataFrame, start: pd.Timestamp,
             continue
         ending = end[["tier", "arr", "status"]].add_suffix("_end")
         cohort = begin[begin["status"] == "active"].join(ending, how="inner")
-        contacted_ids = log.loc[log["month"] == month, "customer_id"].unique()
-        cohort["contacted"] = cohort.index.isin(contacted_ids)
+        touched = log[log["month"] == month].sort_values("contacted_at")
+        tier_at_touch = touched.groupby("customer_id")["tier"].first().astype(str)
+        cohort["contacted"] = cohort.index.isin(tier_at_touch.index)
+        cohort["tier_from"] = tier_at_touch.reindex(cohort.index).fillna(
+            cohort["tier"])
         rows.append(_health_month(cohort.assign(month=month)))
     if not rows:
         return pd.DataFrame(columns=["month", "segment", "kpi", "value"])
@@ -148,7 +156,7 @@ def _health(log: pd.DataFrame, snapshots: pd.DataFrame, start: pd.Timestamp,
 
 
 def _health_month(cohort: pd.DataFrame) -> pd.DataFrame:
-    rank_start = cohort["tier"].map(TIER_INDEX)
+    rank_start = cohort["tier_from"].map(TIER_INDEX)
     rank_end = cohort["tier_end"].map(TIER_INDEX)
     active_end = cohort["status_end"] == "active"
     arr_end = cohort["arr_end"].where(active_end, 0.0)
@@ -186,7 +194,7 @@ def _standardised_moves(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
     other customers would mostly compare tiers. Each starting tier's rate
     among the not contacted is weighted by that tier's share of the contacted.
     """
-    cells = keys + ["tier"]
+    cells = keys + ["tier_from"]
     rates = frame[~frame["contacted"]].groupby(cells, observed=True)[["up", "down"]]
     rates = rates.mean()
     weights = frame[frame["contacted"]].groupby(cells, observed=True).size()

@@ -25,6 +25,9 @@ from cssim.scenario import Scenario
 
 logger = logging.getLogger("cssim")
 
+SATURATED_UTILISATION = 0.95
+"""Utilisation above which a team with a backlog is taken to be over capacity."""
+
 
 @dataclass
 class ReplicationResult:
@@ -128,14 +131,24 @@ def run_replications(
 
 
 def _warn_if_over_capacity(scenario: Scenario, summary: pd.DataFrame) -> None:
-    """Warn when the mean backlog grows every month: demand above capacity."""
-    backlog = summary[(summary["kpi"] == "backlog") & (summary["segment"] == "all")]
-    means = backlog.sort_values("month")["mean"].to_numpy()
-    if len(means) >= 2 and np.all(np.diff(means) > 0) and means[-1] > 0:
+    """Warn when demand is above capacity.
+
+    Either the mean backlog grows every month, or the team is nearly fully
+    busy in the last month and still ends it with customers waiting.
+    """
+    overall = summary[summary["segment"] == "all"].sort_values("month")
+    backlog = overall.loc[overall["kpi"] == "backlog", "mean"].to_numpy()
+    busy = overall.loc[overall["kpi"] == "rep_utilisation", "mean"].to_numpy()
+    if len(backlog) == 0 or backlog[-1] <= 0:
+        return
+
+    growing = len(backlog) >= 2 and bool(np.all(np.diff(backlog) > 0))
+    saturated = len(busy) > 0 and busy[-1] >= SATURATED_UTILISATION
+    if growing or saturated:
         warnings.warn(
-            f"{scenario.name}: the backlog grows every month "
-            f"({', '.join(f'{m:.0f}' for m in means)} customers waiting at month "
-            "ends): demand is above the team's capacity",
+            f"{scenario.name}: demand is above the team's capacity: "
+            f"{backlog[-1]:.0f} customers still waiting at the last month end "
+            f"(month ends: {', '.join(f'{m:.0f}' for m in backlog)})",
             CapacityWarning,
             stacklevel=3,
         )

@@ -195,6 +195,9 @@ def _record(
     experiment_name = experiment or facts["scenario"]
     _check_server(uri)
 
+    # Runs are recorded only where the user points; MLflow's own usage
+    # telemetry stays off unless the user turned it on.
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     from mlflow.exceptions import MlflowException
 
     try:

@@ -198,3 +198,29 @@ def test_different_seeds_give_different_kpis(quick_scenario):
     second = run_replications(quick_scenario, replications=2, seed=2, workers=1)
 
     assert not first.kpis["value"].equals(second.kpis["value"])
+
+
+def test_an_understaffed_team_raises_a_capacity_warning():
+    """One rep working four hours a week for 600 reds triggers CapacityWarning."""
+    from cssim.errors import CapacityWarning
+
+    raw = minimal(horizon_days=60)
+    raw["segments"]["smb"]["customers"] = 600
+    raw["reps"] = [{"name": "rep", "weekly_hours": 4}]
+    raw["methods"]["phone"]["handling_minutes"] = 30
+
+    with pytest.warns(CapacityWarning, match="above the team's capacity"):
+        run_replications(scenario_from_dict(raw), replications=2, seed=1, workers=1)
+
+
+def test_an_ample_team_raises_no_capacity_warning(recwarn):
+    """Ten full-time reps for 100 reds clear the queue without a warning."""
+    from cssim.errors import CapacityWarning
+
+    raw = minimal(horizon_days=60)
+    raw["segments"]["smb"]["customers"] = 100
+    raw["reps"] = [{"name": "rep", "count": 10}]
+
+    run_replications(scenario_from_dict(raw), replications=2, seed=1, workers=1)
+
+    assert not [w for w in recwarn if issubclass(w.category, CapacityWarning)]
