@@ -26,7 +26,7 @@ logger = logging.getLogger("cssim")
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 OUTPUT = PROJECT_ROOT / "scenarios" / "bank_phone_outreach.yaml"
 SOURCE_LABEL = "Bank Marketing (UCI 222)"
-BOOK_CUSTOMERS = 3000
+BOOK_CUSTOMERS = 4000
 ASSUMPTION = "assumption, not from the data"
 
 MONTHLY_TRANSITIONS = {
@@ -77,7 +77,7 @@ def base_scenario() -> dict[str, Any]:
         "seed": 7,
         "segments": segments,
         "reps": [
-            {"name": "csm", "count": 4, "weekly_hours": 40.0, "shrinkage": 0.2},
+            {"name": "csm", "count": 2, "weekly_hours": 40.0, "shrinkage": 0.2},
             {"name": "part-time", "weekly_hours": 20.0, "shrinkage": 0.2},
             {"name": "new-hire", "weekly_hours": 40.0, "shrinkage": 0.2,
              "ramp_days": 30, "ramp_start_share": 0.3},
@@ -113,7 +113,7 @@ def base_scenario() -> dict[str, Any]:
             "segments.*.arr": f"{ASSUMPTION}: lognormal ARR rising with age band",
             "segments.*.transitions": f"{ASSUMPTION}: one monthly matrix for all",
             "segments.*.renewal": f"{ASSUMPTION}: yearly renewal odds by tier",
-            "reps": f"{ASSUMPTION}: 4 full-time, 1 part-time, 1 new hire ramping",
+            "reps": f"{ASSUMPTION}: 2 full-time, 1 part-time, 1 new hire ramping",
             "methods.phone.action_probability": (
                 "subscribing is both the response and the action asked for"
             ),
