@@ -326,12 +326,12 @@ class OutreachProgram:
             if opens == float("inf"):
                 return
             if opens > env.now:
-                yield env.timeout(opens - env.now)
+                yield self._until(opens)
 
             if self.followups[index]:
                 followup = self.followups[index].popleft()
                 finish = calendar.work(env.now, followup.minutes)
-                yield env.timeout(min(finish, self._end()) - env.now)
+                yield self._until(min(finish, self._end()))
                 self.touches[followup.touch].followup_minutes += followup.minutes
                 continue
 
@@ -340,6 +340,11 @@ class OutreachProgram:
                 yield self.work_signal
                 continue
             yield from self._touch(index, calendar, batch)
+
+    def _until(self, when: float) -> simpy.Timeout:
+        """A timeout that fires at ``when``; times a rounding error in the past
+        (a finish time recomputed after the clock moved) fire now."""
+        return self.env.timeout(max(0.0, when - self.env.now))
 
     def _end(self) -> float:
         return self.horizon * MINUTES_PER_DAY + 1.0
@@ -398,7 +403,7 @@ class OutreachProgram:
         """Put a task in the queue at ``when`` (minutes)."""
         if when >= self._end():
             return
-        timer = self.env.timeout(when - self.env.now)
+        timer = self._until(when)
         timer.callbacks.append(
             lambda _: (self._enqueue(customer, attempt, self.env.now), self._signal())
         )
@@ -426,7 +431,7 @@ class OutreachProgram:
             if self.owner[customer] < 0:
                 self.owner[customer] = index
             self.waiting.pop(customer, None)
-        yield env.timeout(min(finish, self._end()) - start)
+        yield self._until(min(finish, self._end()))
         if finish >= self._end():
             return
 
@@ -465,7 +470,7 @@ class OutreachProgram:
     def _schedule_response(self, row: int, method: ResolvedMethod, when: float) -> None:
         if when >= self._end():
             return
-        timer = self.env.timeout(when - self.env.now)
+        timer = self._until(when)
         timer.callbacks.append(lambda _: self._respond(row, method))
 
     def _respond(self, row: int, method: ResolvedMethod) -> None:

@@ -224,3 +224,18 @@ def test_an_ample_team_raises_no_capacity_warning(recwarn):
     run_replications(scenario_from_dict(raw), replications=2, seed=1, workers=1)
 
     assert not [w for w in recwarn if issubclass(w.category, CapacityWarning)]
+
+
+def test_responses_with_no_delay_arrive_at_the_touch_end():
+    """A zero response delay schedules the response at once, never in the past."""
+    raw = minimal(horizon_days=10)
+    raw["methods"]["phone"].update(
+        handling_minutes={"family": "lognorm", "s": 0.9, "scale": 3},
+        response={"default": 0.5}, response_delay_days=0.0,
+    )
+    output, _ = simulate(scenario_from_dict(raw), np.random.SeedSequence(12))
+
+    responded = output.log[output.log["responded"]]
+    lag = responded["responded_at"] - responded["contacted_at"]
+    assert len(responded) > 20
+    assert (lag >= pd.Timedelta(0)).all() and (lag < pd.Timedelta(hours=2)).all()
