@@ -76,9 +76,9 @@ def test_customers_per_tier_sum_to_the_book_every_day():
         customers=3000,
         initial_tiers={"green": 0.6, "yellow": 0.3, "red": 0.1},
         transitions={
-            "green": {"green": 0.9, "yellow": 0.1},
-            "yellow": {"green": 0.2, "yellow": 0.6, "red": 0.1, "churned": 0.1},
-            "red": {"yellow": 0.2, "red": 0.6, "churned": 0.2},
+            "green": {"green": 0.9, "yellow": 0.08, "red": 0.01, "churned": 0.01},
+            "yellow": {"green": 0.15, "yellow": 0.7, "red": 0.1, "churned": 0.05},
+            "red": {"green": 0.05, "yellow": 0.2, "red": 0.65, "churned": 0.1},
         },
     )
     scenario = scenario_from_dict(raw)
@@ -89,3 +89,14 @@ def test_customers_per_tier_sum_to_the_book_every_day():
     assert np.all(per_day == 3000)
     churned = output.tier_counts[:, 0, 3]
     assert churned[-1] > 0 and np.all(np.diff(churned) >= 0)
+
+
+def test_a_matrix_without_a_daily_root_warns_with_its_own_category():
+    """A monthly matrix that swaps green and yellow has no close daily root."""
+    from cssim.errors import RateConversionWarning
+
+    swap = matrix_from_rows({"green": {"yellow": 1.0}, "yellow": {"green": 1.0},
+                             "red": {"red": 1.0}})
+
+    with pytest.warns(RateConversionWarning, match="no close daily root"):
+        daily_matrix(swap, 29)
