@@ -1,4 +1,4 @@
-"""The engagement-log and tier-snapshot schemas shared by simulation, KPIs and calibration."""
+"""Engagement-log and tier-snapshot schemas, shared by simulation, KPIs, calibration."""
 
 from __future__ import annotations
 

@@ -114,7 +114,8 @@ class FollowUp:
 def spawn_streams(seed: np.random.SeedSequence) -> dict[str, np.random.Generator]:
     """One generator per named stream, all from the replication's seed sequence."""
     children = seed.spawn(len(STREAMS))
-    return {name: np.random.default_rng(child) for name, child in zip(STREAMS, children)}
+    return {name: np.random.default_rng(child)
+            for name, child in zip(STREAMS, children)}
 
 
 class OutreachProgram:
@@ -559,7 +560,8 @@ class Names:
     def apply(self, frame: pd.DataFrame, minutes: tuple[str, ...]) -> pd.DataFrame:
         """Replace customer, segment and tier codes; minutes become UTC times."""
         out = frame.copy()
-        out.insert(0, "customer_id", self.customer_ids[out.pop("customer").to_numpy(dtype=int)])
+        codes = out.pop("customer").to_numpy(dtype=int)
+        out.insert(0, "customer_id", self.customer_ids[codes])
         out["segment"] = self.segment_names[out["segment"].to_numpy(dtype=int)]
         out["tier"] = self.tier_names[out["tier"].to_numpy(dtype=int)]
         for column in minutes:

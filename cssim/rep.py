@@ -1,4 +1,4 @@
-"""Rep calendars: the minutes each rep can work on each day, and time spent inside them."""
+"""Rep calendars: the minutes each rep can work each day, and the time spent."""
 
 from __future__ import annotations
 

@@ -33,7 +33,8 @@ def load_scenario(path: str | Path) -> Scenario:
         raise ScenarioError(str(path), [f"not valid YAML: {error}"])
     if not isinstance(raw, dict):
         raise ScenarioError(
-            str(path), [f"expected a mapping of scenario fields, got {type(raw).__name__}"]
+            str(path),
+            [f"expected a mapping of scenario fields, got {type(raw).__name__}"],
         )
 
     _resolve_account_paths(raw, path.parent)
@@ -65,16 +66,23 @@ def with_overrides(scenario: Scenario, overrides: dict[str, Any]) -> Scenario:
     """
     raw = copy.deepcopy(scenario.model_dump(mode="json", exclude_unset=False))
     for dotted, value in overrides.items():
-        node: Any = raw
-        keys = dotted.split(".")
-        for key in keys[:-1]:
-            node = node[int(key)] if isinstance(node, list) else node.setdefault(key, {})
-        last = keys[-1]
-        if isinstance(node, list):
-            node[int(last)] = value
-        else:
-            node[last] = value
+        set_field(raw, dotted, value)
     return scenario_from_dict(raw, source=f"{scenario.name} with overrides")
+
+
+def set_field(raw: dict[str, Any], dotted: str, value: Any) -> None:
+    """Set a nested value of plain scenario data by dotted path (list items by index)."""
+    keys = dotted.split(".")
+    node: Any = raw
+    for key in keys[:-1]:
+        if isinstance(node, list):
+            node = node[int(key)]
+        else:
+            node = node.setdefault(key, {})
+    if isinstance(node, list):
+        node[int(keys[-1])] = value
+    else:
+        node[keys[-1]] = value
 
 
 def content_hash(scenario: Scenario) -> str:
@@ -105,7 +113,9 @@ def _describe(item: dict[str, Any]) -> str:
         known = _known_fields(location[:-1])
         hint = difflib.get_close_matches(location[-1], known, n=1)
         suggestion = f"; did you mean {hint[0]!r}?" if hint else ""
-        allowed = f" (allowed: {', '.join(sorted(known))})" if known and not hint else ""
+        allowed = ""
+        if known and not hint:
+            allowed = f" (allowed: {', '.join(sorted(known))})"
         return f"{field}: unknown field{suggestion}{allowed}"
 
     message = item["msg"].removeprefix("Value error, ")

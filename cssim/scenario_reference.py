@@ -1,4 +1,4 @@
-"""The scenario reference: every field, its type, default and meaning, from the schema."""
+"""The scenario reference: every field, its type, default and meaning."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Health tiers and the per-period transition matrices that move customers between them."""
+"""Health tiers and the transition matrices that move customers between them."""
 
 from __future__ import annotations
 

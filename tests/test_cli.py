@@ -14,7 +14,7 @@ from click.testing import CliRunner
 
 from cssim import output
 from cssim.cli import format_value, main
-from cssim.scenario_file import scenario_from_dict
+from cssim.scenario_file import scenario_from_dict, set_field
 
 
 def invoke(*args: str) -> Any:
@@ -29,15 +29,7 @@ def written(folder: Path) -> list[str]:
 
 def set_path(data: dict[str, Any], dotted: str, value: Any) -> None:
     """Set a nested value by dotted path, list items by index."""
-    keys = dotted.split(".")
-    node: Any = data
-    for key in keys[:-1]:
-        node = node[int(key)] if isinstance(node, list) else node.setdefault(key, {})
-    last = keys[-1]
-    if isinstance(node, list):
-        node[int(last)] = value
-    else:
-        node[last] = value
+    set_field(data, dotted, value)
 
 
 BAD_SCENARIOS = {

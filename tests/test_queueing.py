@@ -59,7 +59,7 @@ def mean_wait_minutes(seed: int) -> float:
 
 
 def test_mean_wait_matches_erlang_c():
-    """Mean wait before first contact matches Erlang C within the Monte Carlo interval."""
+    """Mean wait before first contact matches Erlang C within the Monte Carlo error."""
     expected = erlang_c_wait(SERVERS, ARRIVALS_PER_DAY / 1440, 1 / SERVICE_MINUTES)
 
     means = np.array([mean_wait_minutes(seed) for seed in range(REPLICATIONS)])
