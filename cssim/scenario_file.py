@@ -71,7 +71,7 @@ def with_overrides(scenario: Scenario, overrides: dict[str, Any]) -> Scenario:
 
 
 def set_field(raw: dict[str, Any], dotted: str, value: Any) -> None:
-    """Set a nested value of plain scenario data by dotted path (list items by index)."""
+    """Set a nested value of plain scenario data by dotted path; lists by index."""
     keys = dotted.split(".")
     node: Any = raw
     for key in keys[:-1]:
