@@ -20,7 +20,7 @@ from cssim.book import Book, build_book
 from cssim.distributions import Distribution
 from cssim.engagement_log import LOG_COLUMNS, SNAPSHOT_COLUMNS, conform
 from cssim.method import ResolvedMethod, resolve_methods
-from cssim.policy import Eligibility, OutreachQueue, Task, priority_keys
+from cssim.policy import Eligibility, OutreachQueue, Priority, Task
 from cssim.rep import MINUTES_PER_DAY, RepCalendar, build_calendars
 from cssim.scenario import Scenario
 from cssim.tier import CHURNED, LIVE_TIERS, TIERS, daily_matrix, matrix_from_rows
@@ -160,7 +160,7 @@ class OutreachProgram:
         )
         self.queue = OutreachQueue(len(self.book.segment_names))
         self.eligibility = Eligibility(self.scenario, self.book)
-        self.priority = priority_keys(self.scenario, self.book)
+        self.priority = Priority(self.scenario, self.book)
         self.queued = np.zeros(count, dtype=bool)
         self.unsubscribed = np.zeros(count, dtype=bool)
         self.responded = np.zeros(count, dtype=bool)
@@ -171,7 +171,7 @@ class OutreachProgram:
         self.waiting: dict[int, tuple[int, Task]] = {}
         """Customers due but not yet contacted: their due record and first task."""
         self.followups: list[deque[FollowUp]] = [deque() for _ in self.calendars]
-        self.release_pool: list[tuple[tuple, int, int]] = []
+        self.release_pool: list[tuple[int, int]] = []
         self.work_signal = self.env.event()
 
         outreach, durations = self.rng["outreach"], self.rng["durations"]
@@ -281,11 +281,11 @@ class OutreachProgram:
             return
 
         self.queued[due] = True
-        order = sorted(due.tolist(), key=lambda customer: self.priority[customer])
+        order = self.priority.order(due, self.book.tier[due]).tolist()
         if self.scenario.policy.release.mode == "poisson":
             for customer in order:
-                heapq.heappush(self.release_pool,
-                               (self.priority[customer], customer, day))
+                key = self.priority.key(customer, self.book.tier[customer])
+                heapq.heappush(self.release_pool, (key, customer))
             return
         now = self.env.now
         for customer in order:
@@ -299,17 +299,18 @@ class OutreachProgram:
         while True:
             yield self.env.timeout(rng.exponential(mean_gap))
             if self.release_pool:
-                _, customer, _ = heapq.heappop(self.release_pool)
+                _, customer = heapq.heappop(self.release_pool)
                 self._enqueue(customer, 1, self.env.now)
                 self._signal()
 
     def _enqueue(self, customer: int, attempt: int, now: float) -> None:
+        tier = int(self.book.tier[customer])
         task = self.queue.push(int(self.book.segment[customer]),
-                               self.priority[customer], now, customer, attempt)
+                               self.priority.key(customer, tier), now, customer,
+                               attempt)
         if attempt == 1:
             record = len(self.due_records)
-            self.due_records.append([customer, now, int(self.book.tier[customer]),
-                                     np.nan])
+            self.due_records.append([customer, now, tier, np.nan])
             self.waiting[customer] = (record, task)
 
     def _signal(self) -> None:

@@ -25,18 +25,13 @@ TIER_RANK = {"red": 0, "yellow": 1, "green": 2}
 
 @dataclass(slots=True)
 class Task:
-    """A touch waiting for a rep; the queue orders tasks by ``key``."""
+    """A touch waiting for a rep."""
 
-    key: tuple
-    """(priority, due, sequence): the serving rule as one sortable tuple."""
+    due: float
+    """When the task fell due, in minutes from the program start."""
     customer: int
     attempt: int
     cancelled: bool = False
-
-    @property
-    def due(self) -> float:
-        """When the task fell due, in minutes from the program start."""
-        return self.key[1]
 
 
 class Eligibility:
@@ -69,25 +64,46 @@ class Eligibility:
         return np.flatnonzero(eligible & self.rich_enough & ~already)
 
 
-def priority_keys(scenario: Scenario, book: Book) -> list[tuple]:
-    """A sortable key per customer from the policy's order (smaller goes first)."""
-    policy = scenario.policy
-    names = book.segment_names
-    segment_rank = {name: i for i, name in enumerate(policy.segment_order or names)}
-    rank_of_segment = np.array([segment_rank.get(n, len(names)) for n in names])
-    rank_of_tier = np.array([TIER_RANK[t] for t in LIVE_TIERS] + [3])
+class Priority:
+    """Integer priority keys from the policy's order; a smaller key goes first.
 
-    columns = []
-    for key in policy.order:
-        if key == "tier":
-            columns.append(rank_of_tier[book.tier])
-        elif key == "arr":
-            columns.append(-book.arr)
-        else:
-            columns.append(rank_of_segment[book.segment])
-    if not columns:
-        return [()] * len(book)
-    return list(zip(*(column.tolist() for column in columns)))
+    Keys are mixed-radix numbers built from the order's components (tier
+    rank, ARR rank, segment rank), precomputed for every customer in every
+    tier so that a customer who changes tier is queued with its current one.
+    """
+
+    def __init__(self, scenario: Scenario, book: Book):
+        policy = scenario.policy
+        names = book.segment_names
+        count = len(book)
+        listed = policy.segment_order or names
+        segment_rank = np.array(
+            [listed.index(n) if n in listed else len(listed) for n in names])
+        arr_rank = np.empty(count, dtype=np.int64)
+        arr_rank[np.argsort(-book.arr, kind="stable")] = np.arange(count)
+
+        self.by_tier = np.zeros((len(TIER_RANK) + 1, count), dtype=np.int64)
+        for tier in range(len(TIER_RANK) + 1):
+            tier_rank = TIER_RANK.get(LIVE_TIERS[tier], 3) if tier < 3 else 3
+            key = np.zeros(count, dtype=np.int64)
+            for component in policy.order:
+                if component == "tier":
+                    key = key * 4 + tier_rank
+                elif component == "arr":
+                    key = key * max(count, 1) + arr_rank
+                else:
+                    key = key * (len(listed) + 1) + segment_rank[book.segment]
+            self.by_tier[tier] = key
+        self._lists = [row.tolist() for row in self.by_tier]
+
+    def key(self, customer: int, tier: int) -> int:
+        """One customer's key in a given tier."""
+        return self._lists[tier][customer]
+
+    def order(self, customers: np.ndarray, tiers: np.ndarray) -> np.ndarray:
+        """Customers sorted by key, then book order."""
+        keys = self.by_tier[tiers, customers]
+        return customers[np.lexsort((customers, keys))]
 
 
 class OutreachQueue:
@@ -98,28 +114,28 @@ class OutreachQueue:
         self.sequence = 0
         self.waiting = 0
 
-    def push(self, segment: int, priority: tuple, due: float, customer: int,
+    def push(self, segment: int, priority: int, due: float, customer: int,
              attempt: int) -> Task:
         """Add a task; ties on priority and due time go to the earlier pushed."""
-        task = Task((priority, due, self.sequence), customer, attempt)
+        task = Task(due, customer, attempt)
         self.sequence += 1
         self.waiting += 1
-        heapq.heappush(self.heaps[segment], (task.key, task))
+        heapq.heappush(self.heaps[segment], (priority, due, self.sequence, task))
         return task
 
     def pop(self, segments: frozenset[int]) -> Task | None:
         """Remove and return the best task among the given segments' heaps."""
-        best_segment, best_key = -1, None
+        best_segment, best = -1, None
         for segment in segments:
             heap = self.heaps[segment]
-            while heap and heap[0][1].cancelled:
+            while heap and heap[0][3].cancelled:
                 heapq.heappop(heap)
-            if heap and (best_key is None or heap[0][0] < best_key):
-                best_segment, best_key = segment, heap[0][0]
-        if best_key is None:
+            if heap and (best is None or heap[0] < best):
+                best_segment, best = segment, heap[0]
+        if best is None:
             return None
         self.waiting -= 1
-        return heapq.heappop(self.heaps[best_segment])[1]
+        return heapq.heappop(self.heaps[best_segment])[3]
 
     def take_matching(self, segments: frozenset[int], wanted, limit: int) -> list[Task]:
         """Remove up to ``limit`` best tasks for which ``wanted(task)`` holds."""
@@ -127,9 +143,9 @@ class OutreachQueue:
             entry
             for segment in segments
             for entry in self.heaps[segment]
-            if not entry[1].cancelled and wanted(entry[1])
+            if not entry[3].cancelled and wanted(entry[3])
         ]
-        chosen = [task for _, task in heapq.nsmallest(limit, found)]
+        chosen = [entry[3] for entry in heapq.nsmallest(limit, found)]
         for task in chosen:
             task.cancelled = True
             self.waiting -= 1

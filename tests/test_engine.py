@@ -239,3 +239,22 @@ def test_responses_with_no_delay_arrive_at_the_touch_end():
     lag = responded["responded_at"] - responded["contacted_at"]
     assert len(responded) > 20
     assert (lag >= pd.Timedelta(0)).all() and (lag < pd.Timedelta(hours=2)).all()
+
+
+def test_a_customer_who_turns_red_goes_ahead_of_waiting_yellows(tmp_path):
+    """Priority uses the tier a customer has when it falls due, not its first one."""
+    rows = [(f"y{i:03d}", "yellow", 1000) for i in range(100)] + [("g", "green", 1)]
+    raw = minimal(horizon_days=3)
+    raw["segments"]["smb"] = {"accounts": write_accounts(tmp_path, rows),
+                              "transitions": {
+                                  "period_days": 1,
+                                  "green": {"red": 1.0},
+                                  "yellow": {"yellow": 1.0},
+                                  "red": {"red": 1.0}}}
+    raw["methods"]["phone"]["handling_minutes"] = 60
+    raw["policy"].update(tiers=["red", "yellow"], order=["tier", "arr"])
+
+    order = dict(contact_order(raw))
+
+    assert order["g"] == 1440.0
+    assert sum(minute < 1440 for minute in order.values()) == 24
