@@ -124,6 +124,7 @@ class OutreachProgram:
     def __init__(self, scenario: Scenario, seed: np.random.SeedSequence,
                  fixed_parameters: bool = False):
         self.scenario = scenario
+        self.fixed_parameters = fixed_parameters
         self.rng = spawn_streams(seed)
         self.env = simpy.Environment()
         self.horizon = scenario.horizon_days
@@ -137,14 +138,22 @@ class OutreachProgram:
 
     def _setup_tiers(self) -> None:
         """Daily cumulative transition rows per (segment, engaged) group."""
-        engaged_rows = self.scenario.engagement.transitions
+        rng, fixed = self.rng["parameters"], self.fixed_parameters
+        engaged_spec = self.scenario.engagement.transitions
+        engaged_rows = engaged_spec.rows(rng, fixed) if engaged_spec else None
         groups = []
+        renewal_odds = []
         for segment in self.scenario.segments.values():
             own = segment.transitions
-            for spec in (own, engaged_rows or own):
-                matrix = matrix_from_rows(spec.rows())
-                groups.append(np.cumsum(daily_matrix(matrix, spec.period_days), axis=1))
+            own_rows = own.rows(rng, fixed)
+            for spec, rows in ((own, own_rows),
+                               (engaged_spec or own, engaged_rows or own_rows)):
+                daily = daily_matrix(matrix_from_rows(rows), spec.period_days)
+                groups.append(np.cumsum(daily, axis=1))
+            renewal_odds.append(segment.renewal.odds(rng, fixed))
         self.cumulative = np.stack(groups)
+        self.renewal_odds = np.stack(renewal_odds)
+        """Chances of (churn, expand) at renewal by [segment, live tier]."""
         count = len(self.book)
         self.engaged_until = np.full(count, -1.0)
         self.tier_counts = np.zeros(
@@ -222,16 +231,17 @@ class OutreachProgram:
 
         rng = self.rng["renewals"]
         draws = rng.random(len(due))
+        odds = self.renewal_odds[book.segment[due], book.tier[due]]
+        churn = draws < odds[:, 0]
+        expand = ~churn & (draws < odds[:, 0] + odds[:, 1])
+        book.tier[due[churn]] = CHURNED
+
         segments = list(self.scenario.segments.values())
-        for customer, draw in zip(due.tolist(), draws.tolist()):
-            segment = segments[book.segment[customer]]
-            odds = getattr(segment.renewal, LIVE_TIERS[book.tier[customer]])
-            if draw < odds.churn:
-                book.tier[customer] = CHURNED
-            elif draw < odds.churn + odds.expand:
-                uplift = segment.renewal.expansion_uplift.sample(rng)
-                book.arr[customer] *= 1.0 + max(uplift, 0.0)
-            book.renewal_day[customer] += segment.renewal.cycle_days
+        for customer in due[expand].tolist():
+            uplift = segments[book.segment[customer]].renewal.expansion_uplift
+            book.arr[customer] *= 1.0 + max(uplift.sample(rng), 0.0)
+        cycles = np.array([segment.renewal.cycle_days for segment in segments])
+        book.renewal_day[due] += cycles[book.segment[due]]
 
     def _move_tiers(self, day: int) -> None:
         """Every customer takes one daily step of its group's Markov chain."""

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
+import numpy as np
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
     PlainValidator,
     PositiveInt,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -77,10 +80,19 @@ def _tier_probabilities(value: Any) -> Any:
     return _probability(value)
 
 
-ProbabilityValue = Annotated[Any, PlainValidator(_probability)]
+@dataclass(frozen=True)
+class Label:
+    """How the scenario reference names a type that pydantic sees as Any."""
+
+    text: str
+
+
+ProbabilityValue = Annotated[Any, PlainValidator(_probability),
+                             Label("probability or beta posterior")]
 """A probability, or a ``{family: beta, a, b}`` posterior over it."""
 
-TierProbabilities = Annotated[Any, PlainValidator(_tier_probabilities)]
+TierProbabilities = Annotated[Any, PlainValidator(_tier_probabilities),
+                              Label("probability, or per tier")]
 """One probability for every tier, or one per tier (tiers left out get 0)."""
 
 
@@ -100,6 +112,77 @@ def _check_rows(rows: dict[str, dict[str, float]], what: str) -> None:
             )
 
 
+class DirichletRow(Schema):
+    """A row of probabilities known up to a Dirichlet posterior, drawn per replication."""
+
+    family: Literal["dirichlet"]
+    """Always ``dirichlet``."""
+    alpha: dict[str, float]
+    """Concentration per outcome: counts seen plus the prior's."""
+
+    @field_validator("alpha")
+    @classmethod
+    def _positive(cls, alpha: dict[str, float]) -> dict[str, float]:
+        for name, value in alpha.items():
+            if value <= 0:
+                raise ValueError(f"alpha of {name!r} must be positive, got {value}")
+        return alpha
+
+    def mean(self) -> dict[str, float]:
+        """The posterior mean row."""
+        total = sum(self.alpha.values())
+        return {name: value / total for name, value in self.alpha.items()}
+
+    def draw(self, rng: np.random.Generator) -> dict[str, float]:
+        """One row drawn from the posterior."""
+        values = rng.dirichlet(list(self.alpha.values()))
+        return dict(zip(self.alpha, values.tolist()))
+
+
+def _row(outcomes: tuple[str, ...], what: str):
+    """Validator of a row: plain probabilities summing to 1, or a Dirichlet."""
+    def validate(value: Any, info: ValidationInfo) -> dict[str, float] | DirichletRow:
+        if isinstance(value, DirichletRow):
+            return value
+        if not isinstance(value, dict):
+            raise ValueError(f"expected a {what} row {{outcome: probability}} or "
+                             "{family: dirichlet, alpha: {..}}")
+        if "family" in value:
+            row = DirichletRow.model_validate(value)
+            names = row.alpha
+        else:
+            row = {name: _probability(p) for name, p in value.items()}
+            names = row
+            if any(isinstance(p, UncertainProbability) for p in row.values()):
+                raise ValueError("row entries must be plain probabilities; use "
+                                 "{family: dirichlet, alpha: ..} for uncertainty")
+            total = sum(row.values())
+            if abs(total - 1.0) > ROW_SUM_TOLERANCE:
+                raise ValueError(f"{what} row {info.field_name!r} sums to "
+                                 f"{total:.6g}; it must sum to 1")
+        unknown = set(names) - set(outcomes)
+        if unknown:
+            raise ValueError(f"outcomes must be among {list(outcomes)}; got "
+                             f"{sorted(unknown)}")
+        return row
+
+    return PlainValidator(validate)
+
+
+TransitionRow = Annotated[
+    Any, _row(("green", "yellow", "red", "churned"), "transition"),
+    Label("row: {tier: probability} or dirichlet")]
+"""Where a customer of one tier is a period later: probabilities or a Dirichlet."""
+
+
+def draw_row(row: dict[str, float] | DirichletRow, rng: np.random.Generator,
+             fixed: bool) -> dict[str, float]:
+    """Plain probabilities for one replication: posterior rows drawn unless fixed."""
+    if isinstance(row, DirichletRow):
+        return row.mean() if fixed else row.draw(rng)
+    return dict(row)
+
+
 class Transitions(Schema):
     """Tier-to-tier move probabilities over ``period_days`` (default a 30-day month).
 
@@ -110,40 +193,25 @@ class Transitions(Schema):
 
     period_days: float = Field(default=30.0, gt=0)
     """Days the probabilities cover (30: a month)."""
-    green: dict[Literal["green", "yellow", "red", "churned"], Probability]
-    """Where a green customer is one period later; the row sums to 1."""
-    yellow: dict[Literal["green", "yellow", "red", "churned"], Probability]
-    """Where a yellow customer is one period later; the row sums to 1."""
-    red: dict[Literal["green", "yellow", "red", "churned"], Probability]
-    """Where a red customer is one period later; the row sums to 1."""
+    green: TransitionRow
+    """Where a green customer is one period later; sums to 1, or a Dirichlet."""
+    yellow: TransitionRow
+    """Where a yellow customer is one period later; sums to 1, or a Dirichlet."""
+    red: TransitionRow
+    """Where a red customer is one period later; sums to 1, or a Dirichlet."""
 
-    @model_validator(mode="after")
-    def _rows_sum_to_one(self) -> "Transitions":
-        _check_rows(self.rows(), "transition")
-        return self
-
-    def rows(self) -> dict[str, dict[str, float]]:
-        """The matrix as ``{from: {to: probability}}``."""
-        return {tier: dict(getattr(self, tier)) for tier in LIVE_TIERS}
+    def rows(self, rng: np.random.Generator | None = None,
+             fixed: bool = True) -> dict[str, dict[str, float]]:
+        """The matrix as ``{from: {to: probability}}``, posterior rows drawn with rng."""
+        return {tier: draw_row(getattr(self, tier), rng, fixed or rng is None)
+                for tier in LIVE_TIERS}
 
 
 STAY_PUT = {tier: {tier: 1.0} for tier in LIVE_TIERS}
 
-
-class RenewalOdds(Schema):
-    """What happens at renewal to a customer in one tier."""
-
-    churn: Probability
-    """Chance of cancelling at renewal."""
-    renew: Probability
-    """Chance of renewing at the same ARR."""
-    expand: Probability = 0.0
-    """Chance of renewing with more ARR (see expansion_uplift)."""
-
-    @model_validator(mode="after")
-    def _sum_to_one(self) -> "RenewalOdds":
-        _check_rows({"renewal": self.model_dump()}, "renewal")
-        return self
+RenewalRow = Annotated[Any, _row(("churn", "renew", "expand"), "renewal"),
+                       Label("row: {churn, renew, expand} or dirichlet")]
+"""Chances of churn, renew and expand at renewal: probabilities or a Dirichlet."""
 
 
 class Renewal(Schema):
@@ -151,16 +219,25 @@ class Renewal(Schema):
 
     cycle_days: float = Field(default=365.0, gt=0)
     """Days between renewals; first renewals spread evenly over one cycle."""
-    green: RenewalOdds = RenewalOdds(churn=0.02, renew=0.83, expand=0.15)
-    """Renewal odds of a green customer."""
-    yellow: RenewalOdds = RenewalOdds(churn=0.10, renew=0.85, expand=0.05)
-    """Renewal odds of a yellow customer."""
-    red: RenewalOdds = RenewalOdds(churn=0.35, renew=0.65, expand=0.0)
-    """Renewal odds of a red customer."""
+    green: RenewalRow = {"churn": 0.02, "renew": 0.83, "expand": 0.15}
+    """Renewal odds of a green customer (churn, renew, expand)."""
+    yellow: RenewalRow = {"churn": 0.10, "renew": 0.85, "expand": 0.05}
+    """Renewal odds of a yellow customer (churn, renew, expand)."""
+    red: RenewalRow = {"churn": 0.35, "renew": 0.65, "expand": 0.0}
+    """Renewal odds of a red customer (churn, renew, expand)."""
     expansion_uplift: Distribution = Distribution.model_validate(
         {"family": "uniform", "loc": 0.05, "scale": 0.25}
     )
     """Share of ARR added by an expansion."""
+
+    def odds(self, rng: np.random.Generator | None = None,
+             fixed: bool = True) -> np.ndarray:
+        """Chances of (churn, expand) by live tier, posterior rows drawn with rng."""
+        table = np.zeros((len(LIVE_TIERS), 2))
+        for index, tier in enumerate(LIVE_TIERS):
+            row = draw_row(getattr(self, tier), rng, fixed or rng is None)
+            table[index] = row.get("churn", 0.0), row.get("expand", 0.0)
+        return table
 
 
 class Segment(Schema):

@@ -10,13 +10,15 @@ from pydantic import BaseModel
 from pydantic_core import PydanticUndefined
 
 from cssim.distributions import Distribution
+from cssim.scenario import Label
 
 SECTIONS: list[tuple[str, str]] = [
     ("", "Scenario"),
     ("segments.NAME", "Segment"),
     ("segments.NAME.transitions", "Transitions"),
     ("segments.NAME.renewal", "Renewal"),
-    ("segments.NAME.renewal.TIER", "RenewalOdds"),
+    ("(a posterior row: transitions or renewal)", "DirichletRow"),
+    ("(a posterior probability)", "UncertainProbability"),
     ("reps[]", "RepGroup"),
     ("methods.NAME", "Method"),
     ("methods.NAME.response", "Response"),
@@ -40,7 +42,8 @@ def reference_markdown() -> str:
         lines += ["| field | type | default | meaning |", "| --- | --- | --- | --- |"]
         for name, field in model.model_fields.items():
             default = "required" if field.is_required() else _default(field.default)
-            kind = _type_name(field.annotation)
+            labels = [m for m in field.metadata if isinstance(m, Label)]
+            kind = labels[0].text if labels else _type_name(field.annotation)
             meaning = (field.description or "").replace("\n", " ")
             lines.append(f"| `{name}` | {kind} | {default} | {meaning} |")
         lines.append("")
@@ -60,6 +63,9 @@ def _default(value: Any) -> str:
         return "none"
     if value in ({}, [], ""):
         return "empty"
+    if isinstance(value, dict):
+        return "`" + ", ".join(f"{k}: {v:g}" if isinstance(v, float) else f"{k}: {v}"
+                               for k, v in value.items()) + "`"
     return f"`{value}`"
 
 

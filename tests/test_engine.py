@@ -258,3 +258,23 @@ def test_a_customer_who_turns_red_goes_ahead_of_waiting_yellows(tmp_path):
 
     assert order["g"] == 1440.0
     assert sum(minute < 1440 for minute in order.values()) == 24
+
+
+def test_posterior_rows_vary_by_replication_unless_fixed():
+    """Dirichlet transition rows are drawn per replication; fixed uses the mean."""
+    from cssim.engine import OutreachProgram
+
+    raw = minimal(horizon_days=1)
+    raw["segments"]["smb"]["transitions"]["red"] = {
+        "family": "dirichlet", "alpha": {"red": 20.0, "yellow": 5.0, "churned": 1.0}}
+    raw["segments"]["smb"]["renewal"]["red"] = {
+        "family": "dirichlet", "alpha": {"churn": 3.0, "renew": 7.0}}
+    scenario = scenario_from_dict(raw)
+
+    def red_row(seed: int, fixed: bool) -> np.ndarray:
+        program = OutreachProgram(scenario, np.random.SeedSequence(seed), fixed)
+        return np.concatenate([program.cumulative[0, 2], program.renewal_odds[0, 2]])
+
+    assert not np.allclose(red_row(1, False), red_row(2, False))
+    assert np.allclose(red_row(1, True), red_row(2, True))
+    assert red_row(1, True)[-2] == pytest.approx(0.3)
