@@ -38,8 +38,9 @@ SNAPSHOT_COLUMNS: dict[str, str] = {
 """One row per customer per snapshot date; status is active or churned."""
 
 UNRELATED_OUTCOMES: tuple[str, ...] = (
-    "feature_request", "technical_problem", "training_need", "complaint",
+    "feature_request", "technical_problem", "training_need", "billing_question",
 )
+"""Outcomes counted as unrelated requests; complaints are counted on their own."""
 
 
 def empty_log() -> pd.DataFrame:

@@ -78,22 +78,36 @@ def compute_kpis(
     return table.reset_index(drop=True)
 
 
-def _by_segment(frame: pd.DataFrame, compute) -> pd.DataFrame:
+def _by_segment(frame: pd.DataFrame, compute, by: tuple[str, ...] = ()
+                ) -> pd.DataFrame:
     """Apply ``compute`` per (month, segment) and per month over all segments."""
-    per_segment = compute(frame, ["month", "segment"])
-    overall = compute(frame.assign(segment=ALL), ["month", "segment"])
+    keys = [*by, "month", "segment"]
+    per_segment = compute(frame, keys)
+    overall = compute(frame.assign(segment=ALL), keys)
     wide = pd.concat([per_segment, overall])
-    long = wide.reset_index().melt(id_vars=["month", "segment"], var_name="kpi")
+    long = wide.reset_index().melt(id_vars=keys, var_name="kpi")
     return long.astype({"month": int, "segment": str, "value": float})
 
 
-def _outreach(log: pd.DataFrame) -> pd.DataFrame:
+def outreach_kpis(log: pd.DataFrame, start: pd.Timestamp, months: int,
+                  by: tuple[str, ...] = ()) -> pd.DataFrame:
+    """The outreach KPIs alone, optionally for each value of extra columns ``by``.
+
+    Replay forecasts measure all their replications in one pass with
+    ``by=("replication",)``; ``compute_kpis`` uses the same code.
+    """
+    log = log.assign(month=month_of(log["contacted_at"], start))
+    return _outreach(log[log["month"].between(1, months)], by)
+
+
+def _outreach(log: pd.DataFrame, by: tuple[str, ...] = ()) -> pd.DataFrame:
     """Touches, reach, response and action, follow-up time and contact pressure."""
     if log.empty:
-        return pd.DataFrame(columns=["month", "segment", "kpi", "value"])
+        return pd.DataFrame(columns=[*by, "month", "segment", "kpi", "value"])
 
     outcome = log["outcome"].fillna("").astype(str)
     flags = pd.DataFrame({
+        **{column: log[column].to_numpy() for column in by},
         "month": log["month"].astype(int),
         "segment": log["segment"].astype(str),
         "customer_id": log["customer_id"].astype(str),
@@ -124,7 +138,7 @@ def _outreach(log: pd.DataFrame) -> pd.DataFrame:
         )
         return table
 
-    return _by_segment(flags, compute)
+    return _by_segment(flags, compute, by)
 
 
 def _health(log: pd.DataFrame, snapshots: pd.DataFrame, start: pd.Timestamp,

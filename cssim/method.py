@@ -55,6 +55,17 @@ class ResolvedMethod:
         return odds / (1.0 + odds)
 
 
+    def response_probabilities(self, segments: np.ndarray, tiers: np.ndarray,
+                               messages: np.ndarray) -> np.ndarray:
+        """Chances of a response for many touches at once, lifts applied."""
+        base = self.response[segments, tiers]
+        lifts = np.ones(len(base))
+        for message, lift in self.spec.response.messages.items():
+            lifts[messages == message] = lift
+        odds = base / np.maximum(1.0 - base, 1e-12) * lifts
+        return np.where(base >= 1.0, 1.0, odds / (1.0 + odds))
+
+
 def resolve_methods(
     methods: dict[str, Method],
     segment_names: list[str],

@@ -321,7 +321,7 @@ class UnrelatedRequests(Schema):
         "feature_request": 0.4,
         "technical_problem": 0.3,
         "training_need": 0.2,
-        "complaint": 0.1,
+        "billing_question": 0.1,
     }
     """Share of each kind of request; written as the touch's outcome."""
 
