@@ -34,7 +34,7 @@ def build_book(scenario: Scenario, rng: np.random.Generator) -> Book:
     names = list(scenario.segments)
     for index, (name, segment) in enumerate(scenario.segments.items()):
         if segment.accounts is not None:
-            part = _read_accounts(name, segment, scenario.start_date)
+            part = read_accounts(name, segment, scenario.start_date)
         else:
             part = _draw_accounts(name, segment, rng)
         part["segment"] = index
@@ -64,12 +64,13 @@ def _draw_accounts(
     })
 
 
-def _read_accounts(name: str, segment: Segment, start: dt.date) -> pd.DataFrame:
+def read_accounts(name: str, segment: Segment, start: dt.date) -> pd.DataFrame:
     """Read an accounts CSV, naming the file, row and column of any bad value."""
     path = str(segment.accounts)
     try:
-        frame = pd.read_csv(path, dtype={"customer_id": str, "tier": str})
-    except (OSError, pd.errors.ParserError) as error:
+        frame = pd.read_csv(path, dtype=str)
+    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError,
+            UnicodeDecodeError) as error:
         raise ScenarioError(path, [f"segments.{name}.accounts: cannot read: {error}"])
 
     missing = {"customer_id", "tier", "arr"} - set(frame.columns)
@@ -79,17 +80,29 @@ def _read_accounts(name: str, segment: Segment, start: dt.date) -> pd.DataFrame:
             "expected customer_id, tier, arr and optional renewal_date"
         ])
 
+    if frame.empty:
+        raise ScenarioError(path, [
+            f"segments.{name}.accounts: no accounts after the header; expected one "
+            "row per customer"])
+
     problems = []
-    tiers = frame["tier"].str.strip().str.lower()
+    tiers = frame["tier"].fillna("").str.strip().str.lower()
     for row in np.flatnonzero(~tiers.isin(LIVE_TIERS)):
         problems.append(
-            f"line {row + 2}: tier {frame['tier'].iloc[row]!r}; expected one of "
-            f"{list(LIVE_TIERS)}"
+            f"line {row + 2}: tier {_shown(frame['tier'].iloc[row])}; expected one "
+            f"of {list(LIVE_TIERS)}"
         )
     arr = pd.to_numeric(frame["arr"], errors="coerce")
     for row in np.flatnonzero(arr.isna() | (arr < 0)):
         problems.append(
-            f"line {row + 2}: arr {frame['arr'].iloc[row]!r}; expected a number >= 0"
+            f"line {row + 2}: arr {_shown(frame['arr'].iloc[row])}; expected a "
+            "number >= 0"
+        )
+    repeated = frame["customer_id"].duplicated(keep="first")
+    for row in np.flatnonzero(repeated | frame["customer_id"].isna()):
+        problems.append(
+            f"line {row + 2}: customer_id {_shown(frame['customer_id'].iloc[row])}; "
+            "expected a unique, non-empty id"
         )
 
     cycle = segment.renewal.cycle_days
@@ -97,8 +110,9 @@ def _read_accounts(name: str, segment: Segment, start: dt.date) -> pd.DataFrame:
         dates = pd.to_datetime(frame["renewal_date"], errors="coerce")
         for row in np.flatnonzero(dates.isna()):
             problems.append(
-                f"line {row + 2}: renewal_date {frame['renewal_date'].iloc[row]!r}; "
-                "expected a date such as 2026-03-31"
+                f"line {row + 2}: renewal_date "
+                f"{_shown(frame['renewal_date'].iloc[row])}; expected a date such "
+                "as 2026-03-31"
             )
         offset = (dates - pd.Timestamp(start)).dt.days.to_numpy(dtype=float)
         renewal_day = np.mod(offset, cycle)
@@ -113,3 +127,8 @@ def _read_accounts(name: str, segment: Segment, start: dt.date) -> pd.DataFrame:
         "arr": arr.astype(float),
         "renewal_day": renewal_day,
     })
+
+
+def _shown(value) -> str:
+    """A cell value as a user wrote it ('' for an empty cell)."""
+    return repr("" if pd.isna(value) else str(value))

@@ -171,8 +171,7 @@ def run(
 
     scenario = _load(scenario_path)
     _check_table_filters(scenario, segments, months)
-    if output is not None:
-        _check_output_free(output, check_free)
+    _check_output_free(output or Path("out") / "new", check_free)
     errors = Console(file=sys.stderr, highlight=False)
 
     with _warnings_to(errors):
@@ -290,7 +289,7 @@ def _check_output_free(output: Path, check_free: Any) -> None:
     """Refuse an existing output folder before spending time on the run."""
     try:
         check_free(output)
-    except FileExistsError as error:
+    except (FileExistsError, PermissionError) as error:
         raise click.BadParameter(str(error), param_hint="--output") from error
 
 
@@ -488,3 +487,7 @@ def _describe_probability(value: Any) -> str:
     if hasattr(value, "mean"):
         return f"beta(a={value.a:g}, b={value.b:g}) ≈ {value.mean():.1%}"
     return f"{value:.1%}"
+
+
+if __name__ == "__main__":
+    main()

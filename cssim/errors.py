@@ -20,6 +20,10 @@ class ScenarioError(CssimError, ValueError):
         lines = "\n".join(f"  - {problem}" for problem in problems)
         super().__init__(f"{path}: invalid scenario\n{lines}")
 
+    def __reduce__(self):
+        """Rebuild from (path, problems), so the error crosses process boundaries."""
+        return (type(self), (self.path, self.problems))
+
 
 class CssimWarning(UserWarning):
     """Base category of every warning cssim issues."""

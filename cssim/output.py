@@ -70,13 +70,28 @@ def slug(name: str) -> str:
     return cleaned or "scenario"
 
 
+class OutputNotWritableError(CssimError, PermissionError):
+    """The output folder cannot be created where it was asked for."""
+
+
 def check_free(folder: Path) -> None:
-    """Raise ``OutputExistsError`` if ``folder`` exists, before any work is done."""
+    """Refuse, before any work is done, a folder that exists or cannot be made."""
     if folder.exists():
         raise OutputExistsError(
             f"output folder {str(folder)!r} already exists; choose another with "
             "--output or remove it"
         )
+    parent = folder.absolute().parent
+    while not parent.exists():
+        parent = parent.parent
+    try:
+        probe = tempfile.mkdtemp(prefix=".cssim-probe-", dir=parent)
+        os.rmdir(probe)
+    except OSError as error:
+        raise OutputNotWritableError(
+            f"output folder {str(folder)!r} cannot be created: {str(parent)!r} is "
+            f"not a writable folder ({error.strerror}); choose another with --output"
+        ) from None
 
 
 def run_facts(result: RunResult, created: dt.datetime | None = None) -> dict[str, Any]:

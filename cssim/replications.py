@@ -123,8 +123,9 @@ def run_replications(
     kpis = stack("kpis")
     summary = summarise(kpis)
     _warn_if_over_capacity(scenario, summary)
+    ran = scenario.model_copy(update={"replications": replications, "seed": seed})
     return RunResult(
-        scenario=scenario, seed=seed, replications=replications, workers=workers,
+        scenario=ran, seed=seed, replications=replications, workers=workers,
         kpis=kpis, summary=summary, log=stack("log"), snapshots=stack("snapshots"),
         rep_days=stack("rep_days"),
     )

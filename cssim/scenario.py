@@ -263,8 +263,13 @@ class Segment(Schema):
     def _book_is_given_once(self) -> "Segment":
         if (self.customers is None) == (self.accounts is None):
             raise ValueError("give either 'customers' (a count) or 'accounts' (a CSV)")
-        _check_rows({"initial_tiers": dict(self.initial_tiers)}, "tier mix")
         return self
+
+    @field_validator("initial_tiers")
+    @classmethod
+    def _mix_sums_to_one(cls, mix: dict[str, float]) -> dict[str, float]:
+        _check_rows({"initial_tiers": mix}, "tier mix")
+        return mix
 
 
 class RepGroup(Schema):

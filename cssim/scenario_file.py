@@ -26,11 +26,15 @@ def load_scenario(path: str | Path) -> Scenario:
     """
     path = Path(path)
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader)
     except OSError as error:
         raise ScenarioError(str(path), [f"cannot read the file: {error.strerror}"])
+    except UnicodeDecodeError as error:
+        raise ScenarioError(str(path), [
+            f"not UTF-8 text (byte {error.start}); save the scenario as UTF-8 YAML"])
     except yaml.YAMLError as error:
-        raise ScenarioError(str(path), [f"not valid YAML: {error}"])
+        text = str(error).replace('"<unicode string>"', str(path))
+        raise ScenarioError(str(path), [f"not valid YAML: {text}"])
     if not isinstance(raw, dict):
         raise ScenarioError(
             str(path),
@@ -38,7 +42,34 @@ def load_scenario(path: str | Path) -> Scenario:
         )
 
     _resolve_account_paths(raw, path.parent)
-    return scenario_from_dict(raw, source=str(path))
+    scenario = scenario_from_dict(raw, source=str(path))
+    check_accounts(scenario)
+    return scenario
+
+
+def check_accounts(scenario: Scenario) -> None:
+    """Read every accounts CSV now, so a bad row fails before anything runs."""
+    from cssim.book import read_accounts
+
+    for name, segment in scenario.segments.items():
+        if segment.accounts is not None:
+            read_accounts(name, segment, scenario.start_date)
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """A safe YAML loader that refuses a key given twice in one mapping."""
+
+    def construct_mapping(self, node, deep=False):
+        seen: dict[Any, Any] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    "while reading a mapping", node.start_mark,
+                    f"key {key!r} is given twice (line {seen[key] + 1} and line "
+                    f"{key_node.start_mark.line + 1})", key_node.start_mark)
+            seen[key] = key_node.start_mark.line
+        return super().construct_mapping(node, deep)
 
 
 def scenario_from_dict(raw: dict[str, Any], source: str = "<scenario>") -> Scenario:
@@ -122,8 +153,9 @@ def _describe(item: dict[str, Any]) -> str:
     message = message[0].lower() + message[1:]
     if item["type"] == "missing":
         return f"{field}: required field is missing"
-    shown = _short(value)
-    return f"{field}: {message} (got {shown})"
+    if isinstance(value, dict) and item["type"] == "value_error":
+        return f"{field}: {message}"
+    return f"{field}: {message} (got {_short(value)})"
 
 
 def _is_union_branch(part: str) -> bool:
