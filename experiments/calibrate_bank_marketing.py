@@ -1,16 +1,19 @@
 """Rebuild scenarios/bank_phone_outreach.yaml from the shipped Bank Marketing data.
 
-The phone method (handling minutes, response posteriors), the attempts per
-customer, the segment sizes' shares and the initial tier mixes come from the
-data; the book's ARR, tier moves, renewal odds, the team and the spacing of
-attempts are stated assumptions.
+The phone method (handling minutes, partially pooled response posteriors, the
+fatigue per attempt), the attempts per customer, the segment sizes' shares and
+the initial tier mixes come from the data; the book's ARR, tier moves, renewal
+odds, the team and the spacing of attempts are stated assumptions (the data
+has no tier snapshots). The calibration report (tables and plots) goes to
+``out/calibration_bank_marketing``; ``--track`` also records it in MLflow.
 
-Run: ``python experiments/calibrate_bank_marketing.py``.
+Run: ``python experiments/calibrate_bank_marketing.py [--track]``.
 """
 
 from __future__ import annotations
 
 import logging
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -19,13 +22,16 @@ from cssim.calibration import (
     describe_calibration,
     write_scenario_yaml,
 )
-from cssim.datasets import bank_marketing_log
+from cssim.calibration_report import build_report, log_calibration, write_report
+from cssim.datasets import BANK_MARKETING_FILE, DATA_FOLDER, bank_marketing_log
 
 logger = logging.getLogger("cssim")
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 OUTPUT = PROJECT_ROOT / "scenarios" / "bank_phone_outreach.yaml"
+REPORT_FOLDER = PROJECT_ROOT / "out" / "calibration_bank_marketing"
 SOURCE_LABEL = "Bank Marketing (UCI 222)"
+SOURCE_URL = "https://archive.ics.uci.edu/dataset/222/bank+marketing"
 BOOK_CUSTOMERS = 4000
 ASSUMPTION = "assumption, not from the data"
 
@@ -150,7 +156,18 @@ def main() -> None:
         report,
     ])
     write_scenario_yaml(scenario, OUTPUT, header)
-    print(f"wrote {OUTPUT}")
+    logger.info("wrote %s", OUTPUT)
+
+    calibration = build_report(result, scenario, SOURCE_LABEL)
+    if "--track" in sys.argv[1:]:
+        run = log_calibration(
+            calibration, REPORT_FOLDER, experiment="calibration-bank-marketing",
+            dataset_path=DATA_FOLDER / BANK_MARKETING_FILE, dataset_source=SOURCE_URL,
+        )
+        logger.info("tracked as run %s: %s", run.run_id, run.how_to_open())
+    else:
+        write_report(calibration, REPORT_FOLDER)
+    logger.info("wrote the calibration report to %s", REPORT_FOLDER)
 
 
 if __name__ == "__main__":
