@@ -173,7 +173,10 @@ class OutreachProgram:
         self.queued = np.zeros(count, dtype=bool)
         self.unsubscribed = np.zeros(count, dtype=bool)
         self.responded = np.zeros(count, dtype=bool)
-        self.owner = np.full(count, -1)
+        self.owner = [-1] * count
+        self.segment_of: list[int] = self.book.segment.tolist()
+        self.tier_of: list[int] = self.book.tier.tolist()
+        """Plain-list copies for the per-touch path, refreshed after each day's moves."""
         self.touch_times: dict[int, list[float]] = {}
         self.touches: list[Touch] = []
         self.due_records: list[list] = []
@@ -211,6 +214,7 @@ class OutreachProgram:
             if day > 0:
                 self._renew(day)
                 self._move_tiers(day)
+                self.tier_of = self.book.tier.tolist()
                 self._drop_recovered()
             self._count_tiers(day)
             if day % MONTH_DAYS == 0 or day == self.horizon:
@@ -294,7 +298,7 @@ class OutreachProgram:
         order = self.priority.order(due, self.book.tier[due]).tolist()
         if self.scenario.policy.release.mode == "poisson":
             for customer in order:
-                key = self.priority.key(customer, self.book.tier[customer])
+                key = self.priority.key(customer, self.tier_of[customer])
                 heapq.heappush(self.release_pool, (key, customer))
             return
         now = self.env.now
@@ -314,8 +318,8 @@ class OutreachProgram:
                 self._signal()
 
     def _enqueue(self, customer: int, attempt: int, now: float) -> None:
-        tier = int(self.book.tier[customer])
-        task = self.queue.push(int(self.book.segment[customer]),
+        tier = self.tier_of[customer]
+        task = self.queue.push(self.segment_of[customer],
                                self.priority.key(customer, tier), now, customer,
                                attempt)
         if attempt == 1:
@@ -389,7 +393,7 @@ class OutreachProgram:
     def _still_wanted(self, task: Task) -> bool:
         """Drop tasks for customers who churned, unsubscribed or already responded."""
         customer = task.customer
-        if self.book.tier[customer] == CHURNED or self.unsubscribed[customer]:
+        if self.tier_of[customer] == CHURNED or self.unsubscribed[customer]:
             return False
         if task.attempt > 1:
             return not (self.scenario.policy.stop_on_response
@@ -436,8 +440,8 @@ class OutreachProgram:
             customer = task.customer
             rows.append(len(self.touches))
             self.touches.append(Touch(
-                customer, int(self.book.segment[customer]),
-                int(self.book.tier[customer]), start, method.name,
+                customer, self.segment_of[customer],
+                self.tier_of[customer], start, method.name,
                 attempt_spec.message, task.attempt, index, own + shared,
             ))
             if self.owner[customer] < 0:
