@@ -393,7 +393,12 @@ def fit_durations(
                 f"duration family {name!r}: expected a scipy.stats continuous "
                 "distribution such as lognorm, gamma or weibull_min"
             )
-        fitted = family.fit(values, floc=0)
+        try:
+            with np.errstate(all="ignore"), warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
+                fitted = family.fit(values, floc=0)
+        except (ValueError, RuntimeError, FloatingPointError):
+            continue
         shape_names = [
             shape.strip() for shape in (family.shapes or "").split(",") if shape
         ]
@@ -415,6 +420,11 @@ def fit_durations(
             "ks_pvalue": float(test.pvalue),
         })
 
+    if not rows:
+        raise ValueError(
+            f"no family among {list(families)} could be fitted to "
+            f"{len(values)} values"
+        )
     table = pd.DataFrame(rows).sort_values("aic", ignore_index=True)
     table.insert(5, "delta_aic", table["aic"] - table["aic"].min())
     table["good_fit"] = table["ks_pvalue"] >= GOOD_FIT_P_VALUE
@@ -1087,6 +1097,9 @@ def _duration_fits(
             )
             if len(usable) < MIN_DURATION_VALUES:
                 continue
+            if np.ptp(usable) == 0:
+                chosen.setdefault(quantity, {})[str(method)] = _rounded(usable[0])
+                continue
             table = fit_durations(usable, families)
             used_values[(quantity, str(method))] = usable
             table.insert(0, "method", str(method))
@@ -1411,6 +1424,12 @@ def _fill_durations(
         if method not in chosen:
             continue
         target[quantity] = chosen[method]
+        if not isinstance(chosen[method], dict):
+            sources[f"methods.{method}.{quantity}"] = (
+                f"{label}: every positive {DURATION_QUANTITIES[quantity]} value is "
+                f"{chosen[method]:g}, so a constant"
+            )
+            continue
         fits = result.duration_fits
         fits = fits[(fits["quantity"] == quantity) & (fits["method"] == method)]
         best = fits.iloc[0]
