@@ -67,7 +67,7 @@ _DUPLICATE_REASON = {"log": "duplicate touch", "snapshots": "duplicate snapshot"
 
 
 class LogReadError(CssimError, ValueError):
-    """An export cannot be read: unreadable file, missing column, or (strict) a bad row."""
+    """An export cannot be read: bad file, missing column, or (strict) a bad row."""
 
 
 @dataclass(frozen=True)
@@ -180,6 +180,9 @@ def read_snapshots(
         flagged = dict(lines.counts.flagged)
         if after:
             flagged["bought after churn (not in snapshots)"] = after
+        unseen = int((~lines.log["customer_id"].isin(snapshots["customer_id"])).sum())
+        if unseen:
+            flagged["customer has no snapshot (no sale by the last month end)"] = unseen
         counts = ReadCounts(lines.counts.read, lines.counts.used,
                             lines.counts.rejected, flagged)
         return SnapshotRead(snapshots, lines.rejected, counts, purchases=lines.log)
@@ -273,7 +276,9 @@ def _raise_first(table: _Table, every: pd.DataFrame) -> None:
 
 
 def _shown(value: Any) -> str:
-    if value is None or value is pd.NA or (isinstance(value, float) and np.isnan(value)):
+    if value is None or value is pd.NA:
+        return ""
+    if isinstance(value, float) and np.isnan(value):
         return ""
     return str(value)
 

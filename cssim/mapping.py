@@ -16,6 +16,7 @@ from pydantic import (
     Field,
     PrivateAttr,
     ValidationError,
+    field_validator,
     model_validator,
 )
 
@@ -237,11 +238,12 @@ class Mapping(_Strict):
     health: HealthRule = HealthRule()
     _origin: str = PrivateAttr("<mapping>")
 
-    @model_validator(mode="after")
-    def _check(self) -> Mapping:
-        if self.timezone is not None:
-            check_zone(self.timezone)
-        return self
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str | None) -> str | None:
+        if value is not None:
+            check_zone(value)
+        return value
 
 
 def check_zone(name: str) -> None:

@@ -27,7 +27,8 @@ the snapshot, or, with ``size_bands``, the band of that month's ARR.
 Purchases fall on calendar days in the rule's ``zone``. Snapshots are dated
 at each month's last day (00:00 UTC, standing for the date) and count that
 day's purchases, from the month of a customer's first purchase to the last
-month the data covers in full. Customers whose history began before the data appear new at first.
+month the data covers in full. Customers whose history began before the data
+appear new at first.
 """
 
 from __future__ import annotations
@@ -147,6 +148,8 @@ def lines_after_churn(purchases: pd.DataFrame, snapshots: pd.DataFrame,
     rule = rule or HealthRule()
     lines = _prepared(purchases, rule)
     churn = snapshots.loc[snapshots["tier"] == "churned", ["customer_id", "as_of"]]
+    if churn.empty:
+        return 0
     churn_day = churn.set_index("customer_id")["as_of"].dt.tz_localize(None)
     after = lines["customer_id"].map(churn_day)
     return int((lines["day"] > after).sum())
