@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import bz2
 import csv
+import difflib
 import gzip
+import importlib.util
 import io
 import lzma
 from dataclasses import dataclass, field
@@ -329,12 +331,10 @@ def _format(path: Path, mapping: Mapping) -> str:
 
 
 def _read_excel(path: Path, mapping: Mapping) -> pd.DataFrame:
-    try:
-        import openpyxl  # noqa: F401
-    except ImportError:
+    if importlib.util.find_spec("openpyxl") is None:
         raise LogReadError(
             f"{path}: reading Excel needs the openpyxl package "
-            "(pip install openpyxl==3.1.5)") from None
+            "(pip install openpyxl==3.1.5)")
     return pd.read_excel(path, sheet_name=mapping.source.sheet, dtype=object)
 
 
@@ -421,8 +421,6 @@ def _sniffed_delimiter(text: str) -> str:
 
 def _check_columns(table: _Table, mapping: Mapping) -> None:
     """Raise naming every column the mapping needs and the export lacks."""
-    import difflib
-
     found = list(table.cells.columns)
     needed = {c for rule in mapping.fields.values() for c in rule.source_columns()}
     if isinstance(mapping.keep, list):

@@ -52,8 +52,6 @@ PURCHASE_COLUMNS: dict[str, str] = {
 }
 """One row per invoice line; amount is the line's money (negative on a refund)."""
 
-LINE_KINDS: tuple[str, ...] = ("sale", "cancellation")
-
 
 class SnapshotError(CssimError, ValueError):
     """A purchase table cannot be turned into snapshots: a column is missing."""
