@@ -418,7 +418,7 @@ _REFERENCE_ROWS: list[tuple[str, str, str]] = [
     ("`source.encoding`", "codec name", "Default `utf-8`; a byte-order mark is "
      "dropped either way. E.g. `cp1252`, `latin-1`."),
     ("`source.decimal`", "`.` or `,`", "Decimal mark of numbers written as text."),
-    ("`source.thousands`", "``, `.`, `,`, space, `'`",
+    ("`source.thousands`", "none (default), `.`, `,`, space, `'`",
      "Thousands separator removed from numbers before parsing."),
     ("`source.sheet`", "name or 0-based number", "Excel sheet (default the first)."),
     ("`source.missing`", "list of text", "Cell texts meaning no value (default "
