@@ -14,9 +14,12 @@ from scipy import stats
 
 from cssim.calibration import (
     EngagementLogError,
+    SnapshotError,
     calibrate,
     calibrate_to_scenario,
     describe_calibration,
+    estimate_transitions,
+    fit_beta_prior,
     write_scenario_yaml,
 )
 from cssim.datasets import bank_marketing_log
@@ -246,3 +249,178 @@ def test_yes_no_strings_are_refused() -> None:
     log["responded"] = np.where(log["responded"], "yes", "no")
     with pytest.raises(EngagementLogError, match="'responded': expected booleans"):
         calibrate(log)
+
+
+def every_touch_log(
+    seed: int, lift: float = 1.0, fatigue: float = 1.0, customers: int = 3000
+) -> pd.DataFrame:
+    """Three touches a customer, a second message with ``lift`` and odds falling
+    by ``fatigue`` per attempt, in two segments and two tiers."""
+    rng = np.random.default_rng(seed)
+    base = {("smb", "red"): 0.10, ("smb", "yellow"): 0.20,
+            ("enterprise", "red"): 0.15, ("enterprise", "yellow"): 0.30}
+    keys = list(base)
+    picks = rng.integers(0, len(keys), customers)
+    messages = np.where(rng.random(customers) < 0.5, "check_in", "offer")
+    rows = []
+    start = pd.Timestamp("2025-01-06", tz="UTC")
+    for customer, (pick, message) in enumerate(zip(picks, messages)):
+        segment, tier = keys[pick]
+        odds = base[keys[pick]] / (1 - base[keys[pick]])
+        odds *= lift if message == "offer" else 1.0
+        for attempt in (1, 2, 3):
+            chance = odds * fatigue ** (attempt - 1)
+            rows.append((f"c{customer}", segment, tier,
+                         start + pd.Timedelta(days=7 * (attempt - 1)), "email",
+                         message, attempt, rng.random() < chance / (1 + chance)))
+    return pd.DataFrame(rows, columns=[
+        "customer_id", "segment", "tier", "contacted_at", "method", "message",
+        "attempt", "responded",
+    ])
+
+
+def test_beta_prior_recovers_a_known_prior() -> None:
+    """Cells drawn from Beta(4, 16) give back a prior with mean near 0.2."""
+    rng = np.random.default_rng(3)
+    rates = rng.beta(4, 16, 200)
+    trials = np.full(200, 100)
+    prior = fit_beta_prior(rng.binomial(trials, rates), trials)
+    assert prior.fit == "maximum likelihood"
+    assert prior.a / prior.strength == pytest.approx(0.2, abs=0.02)
+    assert 10 < prior.strength < 40
+
+
+def test_beta_prior_falls_back_to_uniform_with_few_cells() -> None:
+    """Two cells are too few to fit a prior from: Beta(1, 1), with the reason."""
+    prior = fit_beta_prior([3, 5], [20, 30])
+    assert (prior.a, prior.b, prior.fit) == (1.0, 1.0, "uniform")
+    assert "fewer than 3 cells" in prior.note
+
+
+def test_message_lift_is_recovered_as_an_odds_ratio() -> None:
+    """A message simulated with odds x2 gets a Mantel-Haenszel ratio covering 2."""
+    result = calibrate(every_touch_log(5, lift=2.0))
+    lift = result.message_lifts.set_index("message").loc["offer"]
+    assert lift["reference"] == result.default_messages["email"]
+    reference_is_offer = lift["reference"] == "offer"
+    known = 0.5 if reference_is_offer else 2.0
+    assert lift["lower"] < known < lift["upper"]
+    scenario, _ = calibrate_to_scenario(every_touch_log(5, lift=2.0), None, "log")
+    assert scenario["methods"]["email"]["response"]["messages"]["offer"] == (
+        pytest.approx(lift["odds_ratio"], rel=1e-4)
+    )
+
+
+def test_fatigue_multiplier_is_recovered_and_written_per_attempt() -> None:
+    """Odds falling x0.7 per attempt are estimated within the 90% interval and
+    written as per-attempt message variants centred on the mean attempt."""
+    log = every_touch_log(8, fatigue=0.7).assign(message="check_in")
+    scenario, result = calibrate_to_scenario(log, None, "log")
+    fit = result.fatigue.iloc[0]
+    assert fit["lower"] < 0.7 < fit["upper"]
+    assert fit["mean_attempt"] == pytest.approx(2.0)
+
+    attempts = scenario["policy"]["attempts"]
+    assert [a["message"] for a in attempts] == [
+        "check_in_attempt_1", "check_in_attempt_2", "check_in_attempt_3",
+    ]
+    lifts = scenario["methods"]["email"]["response"]["messages"]
+    assert lifts["check_in_attempt_2"] == pytest.approx(1.0)
+    assert lifts["check_in_attempt_3"] == pytest.approx(fit["odds_multiplier"],
+                                                         rel=1e-4)
+
+
+@pytest.mark.filterwarnings("ignore::cssim.errors.SparseCellWarning")
+def test_contacts_in_the_last_30_days_are_counted() -> None:
+    """Touches a week apart are preceded by 0, 1 and 2 touches in 30 days."""
+    result = calibrate(every_touch_log(2, customers=50))
+    table = result.response_by_window.set_index("earlier_touches")
+    assert table["touches"].to_dict() == {0: 50, 1: 50, 2: 50}
+
+
+def test_poor_fits_are_flagged_in_the_table_and_sources() -> None:
+    """Minutes from two far-apart clusters fit no family: flagged, still written."""
+    log = synthetic_log()
+    rng = np.random.default_rng(4)
+    log["handling_minutes"] = np.where(rng.random(len(log)) < 0.5, 2.0, 30.0)
+    log["handling_minutes"] += rng.random(len(log))
+    scenario, result = calibrate_to_scenario(log, None, "log")
+    assert not result.handling_minutes_fits["good_fit"].any()
+    assert "a poor fit" in scenario["sources"]["methods.phone.handling_minutes"]
+
+
+def snapshots_of(rows: list[tuple[str, str, str, str, float, str]]) -> pd.DataFrame:
+    """Tier snapshots from (customer, date, segment, tier, arr, status) rows."""
+    frame = pd.DataFrame(rows, columns=["customer_id", "as_of", "segment", "tier",
+                                        "arr", "status"])
+    frame["as_of"] = pd.to_datetime(frame["as_of"]).dt.tz_localize("UTC")
+    return frame
+
+
+def test_irregular_snapshot_pairs_are_left_out_and_counted() -> None:
+    """A 90-day gap among monthly snapshots is left out, not read as a month."""
+    rows = []
+    for customer in range(40):
+        dates = ["2025-01-01", "2025-01-31", "2025-03-02", "2025-05-31"]
+        tiers = ["red", "yellow", "yellow", "green"]
+        rows += [(f"c{customer}", day, "smb", tier, 1000.0, "active")
+                 for day, tier in zip(dates, tiers)]
+    estimates = estimate_transitions(snapshots_of(rows))
+    assert estimates.spacing["pairs_irregular"] == 40
+    assert estimates.spacing["pairs_used"] == 80
+    assert estimates.period_days == pytest.approx(30.0)
+    counts = estimates.counts.set_index(["from_tier", "to_tier"])["count"]
+    assert counts[("yellow", "green")] == 0
+    assert counts[("red", "yellow")] == 40
+
+
+def test_arr_rises_become_expansion_at_renewal() -> None:
+    """ARR rises between monthly snapshots read as expansions at renewal."""
+    rows = []
+    for customer in range(100):
+        arr = 1100.0 if customer < 6 else 1000.0
+        rows += [(f"c{customer}", "2025-01-01", "smb", "green", 1000.0, "active"),
+                 (f"c{customer}", "2025-01-31", "smb", "green", arr, "active")]
+    estimates = estimate_transitions(snapshots_of(rows), renewal_cycle_days=300)
+    renewal = estimates.renewal.set_index("tier").loc["green"]
+    assert renewal["expansions"] == 6
+    assert renewal["renewals"] == pytest.approx(10.0)
+    assert estimates.shows_arr_changes
+
+
+def test_bad_snapshot_status_names_the_row() -> None:
+    """An unknown status raises an error naming the row, column and value."""
+    rows = [("a", "2025-01-01", "smb", "red", 1.0, "active"),
+            ("a", "2025-01-31", "smb", "red", 1.0, "paused")]
+    with pytest.raises(SnapshotError, match=r"row 1 .*'status'.*'paused'"):
+        estimate_transitions(snapshots_of(rows))
+
+
+def test_report_is_written_and_tracked_with_its_dataset(tmp_path: Path) -> None:
+    """The report folder holds tables, plots and the scenario; MLflow records the
+    dataset's digest and source and the scenario artifact."""
+    from mlflow.tracking import MlflowClient
+
+    from cssim.calibration_report import build_report, log_calibration
+
+    log = every_touch_log(1, customers=300)
+    log["handling_minutes"] = np.random.default_rng(1).gamma(2.0, 4.0, len(log))
+    data_file = tmp_path / "log.csv"
+    log.to_csv(data_file, index=False)
+    scenario, result = calibrate_to_scenario(log, None, "test log")
+    report = build_report(result, scenario, "test log")
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    tracked = log_calibration(report, tmp_path / "report", uri, "calibration",
+                              data_file, "https://example.org/log.csv")
+    written = {path.name for path in (tmp_path / "report").iterdir()}
+    assert {"response.csv", "fatigue.png", "response_by_cell.png",
+            "handling_minutes_email.png", "scenario.calibrated.yaml"} <= written
+
+    client = MlflowClient(uri)
+    run = client.get_run(tracked.run_id)
+    dataset = run.inputs.dataset_inputs[0].dataset
+    assert dataset.source_type == "http"
+    assert dataset.digest == run.data.tags["dataset_sha256"][:20]
+    artifacts = {item.path for item in client.list_artifacts(tracked.run_id)}
+    assert "scenario.calibrated.yaml" in artifacts
