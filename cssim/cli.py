@@ -98,6 +98,9 @@ Examples:
   cssim run scenarios/bank_phone_outreach.yaml -r 200 --seed 7 -o out/bank
   cssim run scenarios/quickstart.yaml --segment smb --month 1 --no-tracking
   cssim run scenarios/quickstart.yaml --tracking-uri http://127.0.0.1:5000
+  cssim calibrate LOG --mapping mappings/bank_marketing.yaml -o calibrated.yaml
+  cssim forecast calibrated.yaml --given-outreach LOG --mapping MAP -o out/f
+  cssim compare out/f LOG --mapping MAP
 """,
 )
 @click.version_option(package_name="cssim", prog_name="cssim")
@@ -183,6 +186,8 @@ def run(
     if not no_tracking:
         tracked, tracking_error = _track(result, folder, tracking_uri, experiment,
                                          fixed_parameters, errors)
+        if tracked is not None:
+            cli_logs._remember_run(folder, tracked)
 
     out = Console(file=sys.stdout, highlight=False, markup=False)
     out.print(kpi_table(result, segments, months))
@@ -488,6 +493,10 @@ def _describe_probability(value: Any) -> str:
         return f"beta(a={value.a:g}, b={value.b:g}) ≈ {value.mean():.1%}"
     return f"{value:.1%}"
 
+
+# The log-reading commands (calibrate, forecast, compare) live in their own
+# module; importing it registers them on the group.
+from cssim import cli_logs  # noqa: E402, F401
 
 if __name__ == "__main__":
     main()

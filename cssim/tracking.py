@@ -6,6 +6,8 @@ import json
 import logging
 import os
 import re
+import shutil
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -310,3 +312,52 @@ def _close_quietly(client: MlflowClient, run_id: str, status: str) -> None:
     except Exception as error:  # noqa: BLE001 - the first failure matters more
         logger.debug("could not mark run %s as %s: %s", run_id, status, error)
 
+
+
+def download_run(run_id: str, tracking_uri: str | None = None) -> Path:
+    """Download a run's output files into a new temporary folder and return it."""
+    uri = resolve_tracking_uri(tracking_uri)
+    _check_server(uri)
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    from mlflow.artifacts import download_artifacts
+    from mlflow.exceptions import MlflowException
+
+    target = Path(tempfile.mkdtemp(prefix="cssim-forecast-"))
+    try:
+        download_artifacts(run_id=run_id, dst_path=str(target), tracking_uri=uri)
+    except MlflowException as error:
+        shutil.rmtree(target, ignore_errors=True)
+        raise TrackingError(
+            f"no MLflow run {run_id!r} with output files in {uri}: {error.message}")
+    return target
+
+
+def log_comparison(
+    folder: Path,
+    metrics: dict[str, float],
+    tags: dict[str, str],
+    tracking_uri: str | None = None,
+    experiment: str = "forecast-vs-actual",
+) -> TrackedRun:
+    """Record a forecast-versus-actual comparison: coverage, tags, charts."""
+    uri = resolve_tracking_uri(tracking_uri)
+    _check_server(uri)
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    from mlflow.entities import Metric
+    from mlflow.exceptions import MlflowException
+    from mlflow.tracking import MlflowClient
+
+    try:
+        client = MlflowClient(tracking_uri=uri)
+        experiment_id = _experiment_id(client, experiment, uri)
+        run = client.create_run(experiment_id, tags=tags,
+                                run_name=f"compare-{tags.get('scenario', '')}")
+        timestamp = int(time.time() * 1000)
+        client.log_batch(run.info.run_id, metrics=[
+            Metric(mlflow_key(name), float(value), timestamp, 0)
+            for name, value in metrics.items()])
+        client.log_artifacts(run.info.run_id, str(folder))
+        client.set_terminated(run.info.run_id, "FINISHED")
+    except MlflowException as error:
+        raise TrackingError(f"MLflow at {uri} refused the comparison: {error.message}")
+    return TrackedRun(run.info.run_id, experiment_id, experiment, uri)
