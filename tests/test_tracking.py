@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -239,7 +240,8 @@ def test_shipped_scenario_runs_end_to_end(file_name: str, project_root: Path,
 
     assert finished.returncode == 0, finished.stderr
     folder = tmp_path / "result"
-    assert sorted(path.name for path in folder.iterdir()) == OUTPUT_FILES
+    files = sorted(path.name for path in folder.iterdir())
+    assert files == sorted(OUTPUT_FILES + ["mlflow_run.json"])
     assert "Output folder: result" in finished.stdout
     assert "Response rate" in finished.stdout
     assert (tmp_path / "mlflow.db").exists()
@@ -249,6 +251,8 @@ def test_shipped_scenario_runs_end_to_end(file_name: str, project_root: Path,
     [experiment] = client.search_experiments(filter_string="name != 'Default'")
     [run] = client.search_runs([experiment.experiment_id])
     assert run.info.run_id in finished.stdout
+    recorded = json.loads((folder / "mlflow_run.json").read_text(encoding="utf-8"))
+    assert recorded["run_id"] == run.info.run_id
     assert run.data.tags["replications"] == "4"
     assert run.data.tags["workers"] == "2"
     assert run.data.tags["fixed_parameters"] == "false"
