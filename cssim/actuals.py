@@ -102,7 +102,9 @@ def actual_kpis(forecast: Forecast, log: pd.DataFrame,
     if snapshots is None:
         snapshots = conform(pd.DataFrame(columns=list(SNAPSHOT_COLUMNS)),
                             SNAPSHOT_COLUMNS)
-    return compute_kpis(log, snapshots, forecast.start, forecast.months)
+    group = forecast.facts.get("kpi_group", "segment")
+    return compute_kpis(log, snapshots, forecast.start, forecast.months,
+                        group=group)
 
 
 @dataclass

@@ -132,6 +132,10 @@ def _report_rows(path: Path, counts: Any, rejected: pd.DataFrame,
               help="Root random seed [default: the scenario's].")
 @click.option("--fixed-parameters", is_flag=True,
               help="Use posterior means instead of drawing them per replication.")
+@click.option("--by", "group", type=click.Choice(["segment", "message", "method"]),
+              default="segment", show_default=True,
+              help="Break KPIs down by customer segment, or by message (A/B "
+                   "arm) or method.")
 @click.option("-o", "--output", type=click.Path(file_okay=False, path_type=Path),
               help="Output folder; must not exist [default: out/<name>-<time>].")
 @click.option("--experiment", metavar="NAME",
@@ -141,7 +145,7 @@ def forecast(scenario_path: Path, log_path: Path, mapping_path: Path,
              strict: bool, since: dt.datetime | None, until: dt.datetime | None,
              sample: float | None, sample_seed: int, other_part: bool,
              replications: int | None, seed: int | None, fixed_parameters: bool,
-             output: Path | None, experiment: str | None,
+             group: str, output: Path | None, experiment: str | None,
              tracking_uri: str | None, no_tracking: bool) -> None:
     """Forecast what customers do for outreach already made or planned.
 
@@ -166,21 +170,23 @@ def forecast(scenario_path: Path, log_path: Path, mapping_path: Path,
     seed = scenario.seed if seed is None else seed
     with _warnings_to(errors):
         try:
-            kpis = replay(scenario, schedule, replications, seed, fixed_parameters)
+            kpis = replay(scenario, schedule, replications, seed, fixed_parameters,
+                          group=group)
         except ReplayError as error:
             raise click.BadParameter(str(error), param_hint="--given-outreach")
     result = _replay_result(scenario, kpis, replications, seed)
     folder = write_output(result, output, {"kind": "forecast given outreach",
                                            "fixed_parameters": fixed_parameters,
-                                           **facts})
+                                           "kpi_group": group, **facts})
     _finish_run(result, folder, tracking_uri, experiment, fixed_parameters,
                 no_tracking, errors)
 
 
 def _fit_period(scenario, schedule: pd.DataFrame, since, until, with_overrides):
-    """Start the forecast at --since and end it at --until (or the last touch)."""
-    if since is None and until is None:
-        return scenario
+    """The forecast covers --since to --until, else the log's first to last day.
+
+    A period shorter than one 30-day KPI month is stretched to one month.
+    """
     zone = scenario.timezone
     first = since.date() if since else (
         schedule["contacted_at"].min().tz_convert(zone).date())
@@ -188,7 +194,7 @@ def _fit_period(scenario, schedule: pd.DataFrame, since, until, with_overrides):
         schedule["contacted_at"].max().tz_convert(zone).date() + dt.timedelta(1))
     return with_overrides(scenario, {
         "start_date": first.isoformat(),
-        "horizon_days": max(1, (last - first).days),
+        "horizon_days": max(30, (last - first).days),
     })
 
 
@@ -357,3 +363,121 @@ def comparison_table(table: pd.DataFrame) -> Table:
             format_value(row.kpi, row.error),
         )
     return view
+
+
+@main.command()
+@click.argument("log_path", metavar="LOG",
+                type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@log_options
+@click.option("--snapshots", "snapshots_path", metavar="FILE",
+              type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Tier snapshots (or purchases) for transition rates.")
+@click.option("--snapshots-mapping", metavar="MAP",
+              type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Mapping of the --snapshots file.")
+@click.option("--base", "base_path", metavar="SCENARIO",
+              type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Scenario whose book, team and policy the calibration keeps.")
+@click.option("-o", "--output", "output_path", required=True, metavar="OUT.yaml",
+              type=click.Path(dir_okay=False, path_type=Path),
+              help="Calibrated scenario to write; must not exist.")
+@click.option("--report", "report_folder", metavar="DIR",
+              type=click.Path(file_okay=False, path_type=Path),
+              help="Folder for tables and plots [default: OUT.report/].")
+@click.option("--min-touches", type=click.IntRange(min=1), default=30,
+              show_default=True,
+              help="Cells with fewer touches are flagged as sparse.")
+@click.option("--experiment", metavar="NAME", default="calibration",
+              show_default=True, help="MLflow experiment.")
+@tracking_options
+def calibrate(log_path: Path, mapping_path: Path, strict: bool,
+              since: dt.datetime | None, until: dt.datetime | None,
+              sample: float | None, sample_seed: int, other_part: bool,
+              snapshots_path: Path | None, snapshots_mapping: Path | None,
+              base_path: Path | None, output_path: Path,
+              report_folder: Path | None, min_touches: int, experiment: str,
+              tracking_uri: str | None, no_tracking: bool) -> None:
+    """Calibrate a scenario from a real engagement log.
+
+    Response and action probabilities by method, message, segment and tier
+    become Beta posteriors with partial pooling; handling, follow-up and
+    response-delay minutes get the scipy.stats family with the lowest AIC;
+    tier snapshots give Dirichlet transition rows. The scenario is written
+    with its sources, a report (tables and plots) beside it, and the
+    calibration is recorded in MLflow with the input dataset.
+    """
+    import yaml
+
+    from cssim.calibration import calibrate_to_scenario
+    from cssim.calibration_report import build_report, write_report
+
+    if output_path.exists():
+        raise click.BadParameter(f"{output_path} already exists; choose another "
+                                 "name or remove it", param_hint="--output")
+    report_folder = report_folder or output_path.with_suffix(".report")
+    from cssim.output import check_free
+
+    _check_output_free(report_folder, check_free)
+    if (snapshots_path is None) != (snapshots_mapping is None):
+        raise click.UsageError("--snapshots and --snapshots-mapping go together")
+    base = None
+    if base_path is not None:
+        _load(base_path)
+        base = yaml.safe_load(base_path.read_text(encoding="utf-8"))
+
+    errors = Console(file=sys.stderr, highlight=False, markup=False)
+    log, facts = read_selected_log(log_path, mapping_path, strict, since, until,
+                                   sample, sample_seed, other_part, errors)
+    snapshots = _read_snapshots(snapshots_path, snapshots_mapping, strict, since,
+                                until, sample, sample_seed, other_part, errors)
+    label = f"{log_path.name} read with {mapping_path.name}"
+    with _warnings_to(errors):
+        scenario, result = calibrate_to_scenario(
+            log, base, label, snapshots, min_touches=min_touches)
+
+    report = build_report(result, scenario, label)
+    write_report(report, report_folder)
+    from cssim.calibration import write_scenario_yaml
+
+    write_scenario_yaml(scenario, output_path, report.summary)
+    out = Console(file=sys.stdout, highlight=False, markup=False)
+    out.print(report.summary, soft_wrap=True)
+    out.print(f"Calibrated scenario: {output_path}", soft_wrap=True)
+    out.print(f"Report: {report_folder}", soft_wrap=True)
+    if not no_tracking:
+        _track_calibration(report, report_folder, tracking_uri, experiment,
+                           log_path, out)
+
+
+def _read_snapshots(path: Path | None, mapping: Path | None, strict: bool,
+                    since, until, sample, sample_seed, other_part,
+                    console: Console) -> pd.DataFrame | None:
+    """Read tier snapshots (or purchases made into snapshots), selected alike."""
+    if path is None:
+        return None
+    from cssim.log_reader import read_snapshots
+    from cssim.log_selection import select
+
+    read = read_snapshots(path, mapping, strict=strict)
+    _report_rows(path, read.counts, read.rejected, console)
+    return select(read.snapshots, "as_of", since.date() if since else None,
+                  until.date() if until else None, sample, sample_seed, other_part)
+
+
+def _track_calibration(report, folder: Path, tracking_uri: str | None,
+                       experiment: str, log_path: Path, out: Console) -> None:
+    from cssim.calibration_report import log_calibration
+    from cssim.tracking import TrackingError
+
+    _settle_mlflow_logging()
+    try:
+        tracked = log_calibration(report, folder, tracking_uri, experiment,
+                                  dataset_path=log_path,
+                                  dataset_source=str(log_path.resolve()))
+    except TrackingError as error:
+        raise CommandFailed(
+            f"the calibration could not be recorded in MLflow: {error}\n"
+            f"The scenario and report are written; nothing was lost.")
+    out.print(f"MLflow run: {tracked.run_id} (experiment "
+              f"{tracked.experiment_name!r} in {tracked.tracking_uri})",
+              soft_wrap=True)

@@ -56,8 +56,14 @@ def compute_kpis(
     due: pd.DataFrame | None = None,
     rep_days: pd.DataFrame | None = None,
     response_window_days: float | None = None,
+    group: str = "segment",
 ) -> pd.DataFrame:
-    """Every KPI as a long table: month, segment (with ``all``), kpi, value."""
+    """Every KPI as a long table: month, segment (with ``all``), kpi, value.
+
+    ``group`` names the log column whose values fill the ``segment`` column:
+    ``message`` or ``method`` measures each A/B arm or method apart. Health
+    and waiting KPIs belong to customer segments and come only by segment.
+    """
     log = log.assign(month=month_of(log["contacted_at"], start))
     log = log[log["month"].between(1, months)]
     if response_window_days is not None:
@@ -65,9 +71,11 @@ def compute_kpis(
             days=response_window_days)
         log = log.assign(responded=log["responded"] & ~late.fillna(False))
 
-    parts = [_outreach(log), _health(log, snapshots, start, months)]
-    if due is not None:
-        parts.append(_waiting(log, due, start, months))
+    parts = [_outreach(log, group=group)]
+    if group == "segment":
+        parts.append(_health(log, snapshots, start, months))
+        if due is not None:
+            parts.append(_waiting(log, due, start, months))
     if rep_days is not None:
         parts.append(_utilisation(rep_days))
     table = pd.concat(parts, ignore_index=True)
@@ -90,17 +98,19 @@ def _by_segment(frame: pd.DataFrame, compute, by: tuple[str, ...] = ()
 
 
 def outreach_kpis(log: pd.DataFrame, start: pd.Timestamp, months: int,
-                  by: tuple[str, ...] = ()) -> pd.DataFrame:
+                  by: tuple[str, ...] = (), group: str = "segment"
+                  ) -> pd.DataFrame:
     """The outreach KPIs alone, optionally for each value of extra columns ``by``.
 
     Replay forecasts measure all their replications in one pass with
     ``by=("replication",)``; ``compute_kpis`` uses the same code.
     """
     log = log.assign(month=month_of(log["contacted_at"], start))
-    return _outreach(log[log["month"].between(1, months)], by)
+    return _outreach(log[log["month"].between(1, months)], by, group)
 
 
-def _outreach(log: pd.DataFrame, by: tuple[str, ...] = ()) -> pd.DataFrame:
+def _outreach(log: pd.DataFrame, by: tuple[str, ...] = (),
+              group: str = "segment") -> pd.DataFrame:
     """Touches, reach, response and action, follow-up time and contact pressure."""
     if log.empty:
         return pd.DataFrame(columns=[*by, "month", "segment", "kpi", "value"])
@@ -109,7 +119,7 @@ def _outreach(log: pd.DataFrame, by: tuple[str, ...] = ()) -> pd.DataFrame:
     flags = pd.DataFrame({
         **{column: log[column].to_numpy() for column in by},
         "month": log["month"].astype(int),
-        "segment": log["segment"].astype(str),
+        "segment": log[group].astype(str),
         "customer_id": log["customer_id"].astype(str),
         "responded": log["responded"].astype(bool),
         "acted": log["acted"].fillna(False).astype(bool),

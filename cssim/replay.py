@@ -49,8 +49,12 @@ def replay(
     replications: int,
     seed: int,
     fixed_parameters: bool = False,
+    group: str = "segment",
 ) -> pd.DataFrame:
     """KPIs per replication for the given touches: replication, month, segment, kpi.
+
+    ``group`` is the log column the KPIs are broken down by (see
+    ``cssim.kpi.compute_kpis``).
 
     Only the outreach KPIs (touches, reach, response and action rates,
     contacts per customer) are meaningful here: health and team load are not
@@ -87,7 +91,7 @@ def replay(
 
     drawn = pd.concat(frames, ignore_index=True)
     drawn = drawn.assign(outcome=pd.NA, followup_minutes=np.nan)
-    kpis = outreach_kpis(drawn, start, months, by=("replication",))
+    kpis = outreach_kpis(drawn, start, months, by=("replication",), group=group)
     return kpis[["replication", "month", "segment", "kpi", "value"]]
 
 
