@@ -6,41 +6,56 @@ The public API, grouped by what it is for:
   ``Scenario``;
 - simulation: ``simulate`` (one replication), ``run_replications`` (many, in
   parallel), ``RunResult``;
-- measurement: ``compute_kpis``, ``summarise``, ``KPI_LABELS``;
+- measurement: ``compute_kpis``, ``summarise``, ``KPI_LABELS``,
+  ``empty_snapshots``;
+- real logs: ``load_mapping``, ``read_log``, ``read_snapshots``,
+  ``select_log``;
+- calibration: ``calibrate_to_scenario``;
+- forecasts against actuals: ``replay``, ``compare_kpis``, ``coverage``;
 - errors and warnings: ``ScenarioError`` and the ``CssimWarning`` categories.
+
+Names are imported when first used, so the command line starts quickly.
 """
 
-from cssim.engine import simulate
-from cssim.errors import (
-    CapacityWarning,
-    CoverageWarning,
-    CssimError,
-    CssimWarning,
-    RateConversionWarning,
-    ScenarioError,
-    SparseCellWarning,
-)
-from cssim.kpi import KPI_LABELS, compute_kpis, summarise
-from cssim.replications import RunResult, run_replications
-from cssim.scenario import Scenario
-from cssim.scenario_file import load_scenario, scenario_from_dict, with_overrides
+from importlib import import_module
 
-__all__ = [
-    "CapacityWarning",
-    "CoverageWarning",
-    "CssimError",
-    "CssimWarning",
-    "KPI_LABELS",
-    "RateConversionWarning",
-    "RunResult",
-    "Scenario",
-    "ScenarioError",
-    "SparseCellWarning",
-    "compute_kpis",
-    "load_scenario",
-    "run_replications",
-    "scenario_from_dict",
-    "simulate",
-    "summarise",
-    "with_overrides",
-]
+_HOMES = {
+    "CapacityWarning": "cssim.errors",
+    "CoverageWarning": "cssim.errors",
+    "CssimError": "cssim.errors",
+    "CssimWarning": "cssim.errors",
+    "RateConversionWarning": "cssim.errors",
+    "ScenarioError": "cssim.errors",
+    "SparseCellWarning": "cssim.errors",
+    "Scenario": "cssim.scenario",
+    "load_scenario": "cssim.scenario_file",
+    "scenario_from_dict": "cssim.scenario_file",
+    "with_overrides": "cssim.scenario_file",
+    "simulate": "cssim.engine",
+    "RunResult": "cssim.replications",
+    "run_replications": "cssim.replications",
+    "KPI_LABELS": "cssim.kpi",
+    "compute_kpis": "cssim.kpi",
+    "summarise": "cssim.kpi",
+    "empty_snapshots": "cssim.engagement_log",
+    "load_mapping": "cssim.mapping",
+    "read_log": "cssim.log_reader",
+    "read_snapshots": "cssim.log_reader",
+    "select_log": "cssim.log_selection",
+    "calibrate_to_scenario": "cssim.calibration",
+    "replay": "cssim.replay",
+    "compare_kpis": "cssim.compare",
+    "coverage": "cssim.compare",
+}
+_RENAMED = {"select_log": "select"}
+
+__all__ = sorted(_HOMES)
+
+
+def __getattr__(name: str):
+    """Import a public name from its module on first use."""
+    if name not in _HOMES:
+        raise AttributeError(f"module 'cssim' has no attribute {name!r}")
+    value = getattr(import_module(_HOMES[name]), _RENAMED.get(name, name))
+    globals()[name] = value
+    return value

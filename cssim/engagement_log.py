@@ -48,6 +48,11 @@ def empty_log() -> pd.DataFrame:
     return conform(pd.DataFrame(columns=list(LOG_COLUMNS)), LOG_COLUMNS)
 
 
+def empty_snapshots() -> pd.DataFrame:
+    """Tier snapshots with no rows and the schema's dtypes."""
+    return conform(pd.DataFrame(columns=list(SNAPSHOT_COLUMNS)), SNAPSHOT_COLUMNS)
+
+
 def conform(frame: pd.DataFrame, columns: dict[str, str]) -> pd.DataFrame:
     """Order columns as the schema lists them and give them its dtypes.
 
