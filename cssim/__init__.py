@@ -11,7 +11,8 @@ The public API, grouped by what it is for:
 - real logs: ``load_mapping``, ``read_log``, ``read_snapshots``,
   ``select_log``;
 - calibration: ``calibrate_to_scenario``;
-- forecasts against actuals: ``replay``, ``compare_kpis``, ``coverage``;
+- forecasts against actuals: ``forecast_given_outreach``, ``compare_kpis``,
+  ``coverage``;
 - errors and warnings: ``ScenarioError`` and the ``CssimWarning`` categories.
 
 Names are imported when first used, so the command line starts quickly.
@@ -43,11 +44,11 @@ _HOMES = {
     "read_snapshots": "cssim.log_reader",
     "select_log": "cssim.log_selection",
     "calibrate_to_scenario": "cssim.calibration",
-    "replay": "cssim.replay",
+    "forecast_given_outreach": "cssim.replay",
     "compare_kpis": "cssim.compare",
     "coverage": "cssim.compare",
 }
-_RENAMED = {"select_log": "select"}
+_RENAMED = {"select_log": "select", "forecast_given_outreach": "replay"}
 
 __all__ = sorted(_HOMES)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy import special
 
 from cssim.scenario import Method, UncertainProbability
 from cssim.tier import LIVE_TIERS
@@ -81,5 +82,10 @@ def resolve_methods(
             row = segment_names.index(segment)
             table[row] = _per_tier(values, rng, fixed, fallback=default)
         action = _per_tier(spec.action_probability, rng, fixed)
+        shift = spec.response.log_odds_shift
+        if shift is not None:
+            delta = shift.mean() if fixed else float(shift.sample(rng))
+            table = special.expit(special.logit(np.clip(table, 1e-9, 1 - 1e-9))
+                                  + delta)
         resolved[name] = ResolvedMethod(name, spec, table, action)
     return resolved

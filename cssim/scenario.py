@@ -346,6 +346,9 @@ class Response(Schema):
     """Per-segment values; tiers left out use the default."""
     messages: dict[str, float] = {}
     """Odds multipliers per message variant; variants left out have 1."""
+    log_odds_shift: Distribution | None = None
+    """Drawn once per replication and added to every cell's log-odds: drift
+    that moves all segments and tiers together (e.g. norm(loc, scale))."""
 
     @field_validator("messages")
     @classmethod
