@@ -387,6 +387,12 @@ def comparison_table(table: pd.DataFrame) -> Table:
 @click.option("--min-touches", type=click.IntRange(min=1), default=30,
               show_default=True,
               help="Cells with fewer touches are flagged as sparse.")
+@click.option("--half-life", "half_life_days", type=click.FloatRange(min=1),
+              default=90.0, show_default=True, metavar="DAYS",
+              help="Recent months weigh more in the drift estimate; a month's "
+                   "weight halves every DAYS.")
+@click.option("--no-drift", is_flag=True,
+              help="Keep the whole log's posteriors, with no drift shift.")
 @click.option("--experiment", metavar="NAME", default="calibration",
               show_default=True, help="MLflow experiment.")
 @tracking_options
@@ -395,14 +401,17 @@ def calibrate(log_path: Path, mapping_path: Path, strict: bool,
               sample: float | None, sample_seed: int, other_part: bool,
               snapshots_path: Path | None, snapshots_mapping: Path | None,
               base_path: Path | None, output_path: Path,
-              report_folder: Path | None, min_touches: int, experiment: str,
+              report_folder: Path | None, min_touches: int,
+              half_life_days: float, no_drift: bool, experiment: str,
               tracking_uri: str | None, no_tracking: bool) -> None:
     """Calibrate a scenario from a real engagement log.
 
     Response and action probabilities by method, message, segment and tier
     become Beta posteriors with partial pooling; handling, follow-up and
     response-delay minutes get the scipy.stats family with the lowest AIC;
-    tier snapshots give Dirichlet transition rows. The scenario is written
+    tier snapshots give Dirichlet transition rows. Where monthly response
+    rates drift, each method gets a log-odds shift drawn per replication,
+    centred on the recent level. The scenario is written
     with its sources, a report (tables and plots) beside it, and the
     calibration is recorded in MLflow with the input dataset.
     """
@@ -433,7 +442,8 @@ def calibrate(log_path: Path, mapping_path: Path, strict: bool,
     label = f"{log_path.name} read with {mapping_path.name}"
     with _warnings_to(errors):
         scenario, result = calibrate_to_scenario(
-            log, base, label, snapshots, min_touches=min_touches)
+            log, base, label, snapshots, min_touches=min_touches,
+            half_life_days=None if no_drift else half_life_days)
 
     report = build_report(result, scenario, label)
     write_report(report, report_folder)

@@ -22,25 +22,11 @@ class ReplayError(ValueError):
     """The schedule names a method, segment or tier the scenario does not have."""
 
 
-def expand_final_touches(log: pd.DataFrame) -> pd.DataFrame:
-    """One row per touch, where a log gives one row per customer's last touch.
+def touches_of(log: pd.DataFrame) -> pd.DataFrame:
+    """One row per touch, expanding logs that keep only each customer's last one."""
+    from cssim.calibration.log_checks import detect_log_kind, implied_touches
 
-    Exports such as the Bank Marketing log keep only a customer's final call
-    with ``attempt`` counting the calls. Each such row becomes ``attempt``
-    touches at the same time; only the last keeps the recorded outcome.
-    """
-    counts = log["attempt"].clip(lower=1).astype(int)
-    if log["customer_id"].duplicated().any() or counts.max() <= 1:
-        return log.reset_index(drop=True)
-
-    expanded = log.loc[log.index.repeat(counts)].copy()
-    position = expanded.groupby(level=0).cumcount() + 1
-    last = position == counts.loc[expanded.index]
-    expanded["attempt"] = position.to_numpy()
-    for column in ("responded", "acted"):
-        if column in expanded:
-            expanded[column] = expanded[column].where(last, False)
-    return expanded.reset_index(drop=True)
+    return implied_touches(log, detect_log_kind(log))
 
 
 def replay(
@@ -60,7 +46,7 @@ def replay(
     contacts per customer) are meaningful here: health and team load are not
     simulated.
     """
-    touches = expand_final_touches(schedule)
+    touches = touches_of(schedule)
     segment_names = list(scenario.segments)
     _check(touches, scenario)
     segment_codes = touches["segment"].map(segment_names.index).to_numpy()

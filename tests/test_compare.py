@@ -9,7 +9,7 @@ from builders import minimal
 
 from cssim.compare import compare_kpis, coverage
 from cssim.engine import simulate
-from cssim.replay import ReplayError, expand_final_touches, replay
+from cssim.replay import ReplayError, replay, touches_of
 from cssim.scenario_file import scenario_from_dict
 
 
@@ -51,7 +51,7 @@ def test_final_touch_rows_expand_to_their_attempt_count():
     raw["methods"]["phone"]["response"] = {"default": 0.3}
     scenario = scenario_from_dict(raw)
 
-    assert len(expand_final_touches(schedule(10, attempt=3))) == 30
+    assert len(touches_of(schedule(10, attempt=3))) == 30
     rates = response_rates(replay(scenario, schedule(1000, attempt=3), 20, seed=4))
 
     expected = 1 - 0.7**3

@@ -41,6 +41,9 @@ def describe_calibration(result: CalibrationResult) -> str:
             f"  {row.method} message {row.message}: odds x{row.odds_ratio:.3g} "
             f"[{row.lower:.3g}, {row.upper:.3g}] against {row.reference}"
         )
+    if result.drift:
+        lines += ["", "drift between months (a log-odds shift drawn per replication):"]
+        lines += [f"  {drift.describe()}" for drift in result.drift]
     lines += _describe_fatigue(result)
     lines += _describe_durations(result)
 

@@ -86,7 +86,7 @@ def implied_touches(log: pd.DataFrame, kind: LogKind) -> pd.DataFrame:
     The implied earlier touches of a final-touch row carry its message.
     """
     columns = ["customer_id", "method", "message", "segment", "tier", "attempt",
-               "responded"]
+               "contacted_at", "responded"]
     frame = log[columns].reset_index(drop=True)
     frame["message"] = frame["message"].astype("string").fillna("default")
     frame["responded"] = frame["responded"].astype(bool)

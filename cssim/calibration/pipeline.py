@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from typing import Any
 
@@ -12,6 +13,7 @@ from cssim.calibration.contacts import (
     contacts_per_customer,
     response_by_month,
 )
+from cssim.calibration.drift import DEFAULT_HALF_LIFE_DAYS, adjust_scenario
 from cssim.calibration.durations import HANDLING_FAMILIES, fit_log_durations
 from cssim.calibration.fatigue import (
     fatigue_fits,
@@ -144,8 +146,13 @@ def calibrate_to_scenario(
     min_transitions: int = DEFAULT_MIN_TRANSITIONS,
     log_kind: LogKind | None = None,
     attempt_variants: bool = True,
+    half_life_days: float | None = DEFAULT_HALF_LIFE_DAYS,
 ) -> tuple[dict[str, Any], CalibrationResult]:
     """Calibrate from ``log`` (and ``snapshots``) into a validated scenario dict.
+
+    With ``half_life_days``, methods whose monthly response rates moved get a
+    per-replication log-odds shift (see ``cssim.calibration.drift``); None
+    leaves the posteriors as the whole log gives them.
 
     Returns the scenario as plain data (ready for ``yaml.safe_dump``; it has
     passed ``scenario_from_dict``) and the ``CalibrationResult``. Prints
@@ -167,5 +174,9 @@ def calibrate_to_scenario(
         result, log, base, source_label, book_customers=book_customers,
         attempt_variants=attempt_variants,
     )
+    if half_life_days is not None:
+        touches = implied_touches(log, result.log_kind)
+        scenario, drift = adjust_scenario(scenario, touches, half_life_days)
+        result = dataclasses.replace(result, drift=drift)
     scenario_from_dict(scenario, source=f"scenario calibrated from {source_label}")
     return scenario, result

@@ -69,4 +69,6 @@ class CalibrationResult:
     response_by_window: pd.DataFrame = field(default_factory=pd.DataFrame)
     """Per method and touches in the previous 30 days: touches, responses, rate."""
     transitions: TransitionEstimates | None = None
+    drift: list = field(default_factory=list)
+    """Per method with enough months: how its monthly response rates moved."""
     """Estimates from tier snapshots, when they were given."""
