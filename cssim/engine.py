@@ -23,7 +23,7 @@ from cssim.method import ResolvedMethod, resolve_methods
 from cssim.policy import Eligibility, OutreachQueue, Priority, Task
 from cssim.rep import MINUTES_PER_DAY, RepCalendar, build_calendars
 from cssim.scenario import Scenario
-from cssim.tier import CHURNED, LIVE_TIERS, TIERS, daily_matrix, matrix_from_rows
+from cssim.tier import CHURNED, TIERS, daily_matrix, matrix_from_rows
 from cssim.tier import step_tiers
 
 MONTH_DAYS = 30

@@ -22,8 +22,8 @@ from pydantic import (
 
 from cssim.engagement_log import LOG_COLUMNS, REQUIRED_LOG_COLUMNS, SNAPSHOT_COLUMNS
 from cssim.errors import CssimError
-from cssim.scenario_file import _is_union_branch, _model_in, _short
 from cssim.snapshots import PURCHASE_COLUMNS, Bands, HealthRule
+from cssim.validation_messages import describe_problem
 
 Kind = Literal["log", "snapshots", "purchases"]
 Scalar = str | int | float | bool | None
@@ -278,7 +278,8 @@ def mapping_from_dict(raw: dict[str, Any], source: str = "<mapping>") -> Mapping
     try:
         mapping = Mapping.model_validate(raw)
     except ValidationError as error:
-        raise MappingError(source, [_describe(item) for item in error.errors()])
+        raise MappingError(source, [describe_problem(item, Mapping)
+                                    for item in error.errors()])
 
     problems = _field_problems(mapping)
     if problems:
@@ -370,38 +371,6 @@ def _value_keys(values: dict[Any, Any]) -> dict[Any, Any]:
             f"values: YAML read a key as a boolean ({', '.join(bad)}); quote "
             "keys such as 'yes', 'no', 'on', 'off', 'true' and 'false'")
     return out
-
-
-def _describe(item: dict[str, Any]) -> str:
-    """One line for one pydantic error: field path, value received, expectation."""
-    location = [str(part) for part in item["loc"]]
-    location = [part for part in location if not _is_union_branch(part)]
-    field = ".".join(location) or "(top level)"
-
-    if item["type"] == "extra_forbidden":
-        known = _known_fields(location[:-1])
-        hint = difflib.get_close_matches(location[-1], known, n=1)
-        suggestion = f"; did you mean {hint[0]!r}?" if hint else ""
-        allowed = f" (allowed: {', '.join(known)})" if known and not hint else ""
-        return f"{field}: unknown field{suggestion}{allowed}"
-    if item["type"] == "missing":
-        return f"{field}: required field is missing"
-
-    message = item["msg"].removeprefix("Value error, ")
-    message = message[0].lower() + message[1:]
-    return f"{field}: {message} (got {_short(item.get('input'))})"
-
-
-def _known_fields(location: list[str]) -> list[str]:
-    """Field names allowed at a location, found by walking the mapping schema."""
-    model: Any = Mapping
-    for part in location:
-        field = model.model_fields.get(part)
-        if field is not None:
-            model = _model_in(field.annotation)
-        if model is None:
-            return []
-    return list(model.model_fields)
 
 
 _REFERENCE_ROWS: list[tuple[str, str, str]] = [

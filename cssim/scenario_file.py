@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import difflib
 import hashlib
 import json
 import warnings
@@ -11,10 +10,11 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 
 from cssim.errors import CoverageWarning, ScenarioError
 from cssim.scenario import Scenario
+from cssim.validation_messages import describe_problem
 
 
 def load_scenario(path: str | Path) -> Scenario:
@@ -77,7 +77,8 @@ def scenario_from_dict(raw: dict[str, Any], source: str = "<scenario>") -> Scena
     try:
         scenario = Scenario.model_validate(raw)
     except ValidationError as error:
-        raise ScenarioError(source, [_describe(item) for item in error.errors()])
+        raise ScenarioError(source, [describe_problem(item, Scenario)
+                                     for item in error.errors()])
 
     for name in scenario.uncovered_segments():
         warnings.warn(
@@ -131,66 +132,3 @@ def _resolve_account_paths(raw: dict[str, Any], folder: Path) -> None:
             accounts = Path(segment["accounts"])
             if not accounts.is_absolute():
                 segment["accounts"] = str((folder / accounts).resolve())
-
-
-def _describe(item: dict[str, Any]) -> str:
-    """One line for one pydantic error: field path, value received, expectation."""
-    location = [str(part) for part in item["loc"]]
-    location = [part for part in location if not _is_union_branch(part)]
-    field = ".".join(location) or "(top level)"
-    value = item.get("input")
-
-    if item["type"] == "extra_forbidden":
-        known = _known_fields(location[:-1])
-        hint = difflib.get_close_matches(location[-1], known, n=1)
-        suggestion = f"; did you mean {hint[0]!r}?" if hint else ""
-        allowed = ""
-        if known and not hint:
-            allowed = f" (allowed: {', '.join(sorted(known))})"
-        return f"{field}: unknown field{suggestion}{allowed}"
-
-    message = item["msg"].removeprefix("Value error, ")
-    message = message[0].lower() + message[1:]
-    if item["type"] == "missing":
-        return f"{field}: required field is missing"
-    if isinstance(value, dict) and item["type"] == "value_error":
-        return f"{field}: {message}"
-    return f"{field}: {message} (got {_short(value)})"
-
-
-def _is_union_branch(part: str) -> bool:
-    return (
-        part.startswith(("constrained-float", "function-", "float", "dict["))
-        or part in {"UncertainProbability", "int", "str"}
-        or "[" in part
-    )
-
-
-def _short(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 80 else text[:77] + "..."
-
-
-def _known_fields(location: list[str]) -> list[str]:
-    """Field names allowed at a location, found by walking the schema."""
-    model: Any = Scenario
-    for part in location:
-        field = model.model_fields.get(part)
-        if field is not None:
-            model = _model_in(field.annotation)
-        if model is None:
-            return []
-    return list(model.model_fields)
-
-
-def _model_in(annotation: Any) -> Any:
-    """The BaseModel inside an annotation: X, list[X], dict[str, X] or X | None."""
-    import typing
-
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return annotation
-    for arg in typing.get_args(annotation):
-        found = _model_in(arg)
-        if found is not None:
-            return found
-    return None
