@@ -29,9 +29,9 @@ from cssim.tier import LIVE_TIERS, TIERS
 from cssim.tracking import (
     TrackedRun,
     TrackingError,
-    _check_server,
-    _close_quietly,
-    _experiment_id,
+    check_server,
+    close_quietly,
+    experiment_id_for,
     mlflow_key,
     resolve_tracking_uri,
 )
@@ -258,7 +258,7 @@ def log_calibration(
     write_report(report, folder)
     uri = resolve_tracking_uri(tracking_uri)
     name = experiment or f"calibration-{report.scenario.get('name', 'scenario')}"
-    _check_server(uri)
+    check_server(uri)
 
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     from mlflow.exceptions import MlflowException
@@ -367,7 +367,7 @@ def _log_calibration(
     from mlflow.tracking import MlflowClient
 
     client = MlflowClient(tracking_uri=uri)
-    experiment_id = _experiment_id(client, experiment_name, uri)
+    experiment_id = experiment_id_for(client, experiment_name, uri)
     tags = {"kind": "calibration", "source_label": report.source_label}
     if dataset_source:
         tags["dataset_source"] = dataset_source
@@ -396,7 +396,7 @@ def _log_calibration(
         client.log_artifacts(run_id, str(folder))
         logger.info("logged calibration run %s with the files of %s", run_id, folder)
     except BaseException:
-        _close_quietly(client, run_id, "FAILED")
+        close_quietly(client, run_id, "FAILED")
         raise
 
     client.set_terminated(run_id, "FINISHED")

@@ -195,7 +195,7 @@ def _record(
     """Create the run and log everything to it; the store is touched only here."""
     uri = resolve_tracking_uri(tracking_uri)
     experiment_name = experiment or facts["scenario"]
-    _check_server(uri)
+    check_server(uri)
 
     # Runs are recorded only where the user points; MLflow's own usage
     # telemetry stays off unless the user turned it on.
@@ -224,7 +224,7 @@ def _log_everything(
     from mlflow.tracking import MlflowClient
 
     client = MlflowClient(tracking_uri=uri)
-    experiment_id = _experiment_id(client, experiment_name, uri)
+    experiment_id = experiment_id_for(client, experiment_name, uri)
     params, truncated = scenario_params(resolved)
     tags = run_tags(facts, output_folder)
     if truncated:
@@ -255,14 +255,14 @@ def _log_everything(
             client.log_artifacts(run_id, str(output_folder))
             logger.info("logged the files of %s as artifacts", output_folder)
     except BaseException:
-        _close_quietly(client, run_id, "FAILED")
+        close_quietly(client, run_id, "FAILED")
         raise
 
     client.set_terminated(run_id, "FINISHED")
     return TrackedRun(run_id, experiment_id, experiment_name, uri)
 
 
-def _experiment_id(client: MlflowClient, name: str, uri: str) -> str:
+def experiment_id_for(client: MlflowClient, name: str, uri: str) -> str:
     """The id of the named experiment, created (with its artifact folder) if new."""
     existing = client.get_experiment_by_name(name)
     if existing is not None:
@@ -290,7 +290,7 @@ def artifact_location(uri: str) -> str | None:
     return (database.parent / ARTIFACT_FOLDER).resolve().as_uri()
 
 
-def _check_server(uri: str) -> None:
+def check_server(uri: str) -> None:
     """Fail fast, with a clear message, when a tracking server does not answer."""
     if not uri.startswith(("http://", "https://")):
         return
@@ -305,7 +305,7 @@ def _check_server(uri: str) -> None:
                             f"({reason})")
 
 
-def _close_quietly(client: MlflowClient, run_id: str, status: str) -> None:
+def close_quietly(client: MlflowClient, run_id: str, status: str) -> None:
     """Mark a run as ended after a failure, without hiding the original error."""
     try:
         client.set_terminated(run_id, status)
@@ -317,7 +317,7 @@ def _close_quietly(client: MlflowClient, run_id: str, status: str) -> None:
 def download_run(run_id: str, tracking_uri: str | None = None) -> Path:
     """Download a run's output files into a new temporary folder and return it."""
     uri = resolve_tracking_uri(tracking_uri)
-    _check_server(uri)
+    check_server(uri)
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     from mlflow.artifacts import download_artifacts
     from mlflow.exceptions import MlflowException
@@ -341,7 +341,7 @@ def log_comparison(
 ) -> TrackedRun:
     """Record a forecast-versus-actual comparison: coverage, tags, charts."""
     uri = resolve_tracking_uri(tracking_uri)
-    _check_server(uri)
+    check_server(uri)
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     from mlflow.entities import Metric
     from mlflow.exceptions import MlflowException
@@ -349,7 +349,7 @@ def log_comparison(
 
     try:
         client = MlflowClient(tracking_uri=uri)
-        experiment_id = _experiment_id(client, experiment, uri)
+        experiment_id = experiment_id_for(client, experiment, uri)
         run = client.create_run(experiment_id, tags=tags,
                                 run_name=f"compare-{tags.get('scenario', '')}")
         timestamp = int(time.time() * 1000)
