@@ -98,13 +98,19 @@ def _from_folder(folder: Path, source: str, run_id: str | None = None) -> Foreca
 
 def actual_kpis(forecast: Forecast, log: pd.DataFrame,
                 snapshots: pd.DataFrame | None = None) -> pd.DataFrame:
-    """The actual's KPIs over the forecast's months, by the same code."""
+    """The actual's KPIs over the forecast's months, by the same code.
+
+    A log that keeps one row per customer's last touch is expanded to its
+    touches first, as forecasts given that outreach are.
+    """
     if snapshots is None:
         snapshots = conform(pd.DataFrame(columns=list(SNAPSHOT_COLUMNS)),
                             SNAPSHOT_COLUMNS)
+    from cssim.replay import touches_of
+
     group = forecast.facts.get("kpi_group", "segment")
-    return compute_kpis(log, snapshots, forecast.start, forecast.months,
-                        group=group)
+    return compute_kpis(touches_of(log), snapshots, forecast.start,
+                        forecast.months, group=group)
 
 
 @dataclass

@@ -49,6 +49,12 @@ class ScenarioProblem(click.ClickException):
                 "with 'cssim validate'.")
 
 
+class BadInput(click.ClickException):
+    """A log, mapping or other input that cannot be used: exit code 2."""
+
+    exit_code = 2
+
+
 class CommandFailed(click.ClickException):
     """A command that could not finish; exit code 1."""
 
@@ -70,6 +76,11 @@ class CssimGroup(click.Group):
             raise ScenarioProblem(error) from error
         except (click.ClickException, click.exceptions.Exit, click.Abort):
             raise
+        except ValueError as error:
+            if not isinstance(error, CssimError):
+                raise
+            _log_traceback()
+            raise BadInput(str(error)) from error
         except CssimError as error:
             _log_traceback()
             raise CommandFailed(str(error)) from error

@@ -28,6 +28,8 @@ from cssim.cli import (
 logger = logging.getLogger("cssim")
 
 REJECTED_SHOWN = 5
+ENOUGH_REPLICATIONS = 100
+"""Fewer replications give rough 5th and 95th percentiles."""
 
 
 def log_options(function):
@@ -79,15 +81,19 @@ def read_selected_log(path: Path, mapping_path: Path, strict: bool,
     from cssim.log_reader import read_log
     from cssim.log_selection import select
 
+    if since and until and since >= until:
+        raise click.BadParameter(f"--since {since:%Y-%m-%d} is not before --until "
+                                 f"{until:%Y-%m-%d}", param_hint="--since")
     read = read_log(path, mapping_path, strict=strict)
     _report_rows(path, read.counts, read.rejected, console)
     log = select(read.log, "contacted_at",
                  since.date() if since else None, until.date() if until else None,
                  sample, sample_seed, other_part)
     if log.empty:
+        first, last = read.log["contacted_at"].min(), read.log["contacted_at"].max()
         raise click.BadParameter(
-            f"no touches of {path} are left after --since/--until/--sample",
-            param_hint="LOG")
+            f"no touches of {path} are left after the selection; its touches run "
+            f"from {first:%Y-%m-%d} to {last:%Y-%m-%d}", param_hint="LOG")
     console.print(f"Selected {len(log):,} touches of {log['customer_id'].nunique():,} "
                   "customers.", soft_wrap=True)
     facts = {
@@ -309,9 +315,15 @@ def compare(forecast_reference: str, log_path: Path, mapping_path: Path,
     out = Console(file=sys.stdout, highlight=False, markup=False)
     out.print(comparison_table(comparison.table))
     share = comparison.coverage
-    out.print(f"Inside the forecast's 5th-95th percentile: {share['inside']:.0f} of "
-              f"{share['checked']:.0f} ({share['coverage']:.0%}; nominal "
-              f"{share['nominal']:.0%}).", soft_wrap=True)
+    out.print(f"Inside the forecast's 5th-95th percentile: {share['inside']} of "
+              f"{share['checked']} ({share['coverage']:.0%}; nominal "
+              f"{share['nominal']:.0%}); forecasts with no spread are not "
+              "counted.", soft_wrap=True)
+    replications = forecast_run.kpis["replication"].nunique()
+    if replications < ENOUGH_REPLICATIONS:
+        out.print(f"Note: the forecast has {replications} replications; its "
+                  f"5th-95th percentiles are rough below {ENOUGH_REPLICATIONS}.",
+                  soft_wrap=True)
     out.print(f"Comparison folder: {folder}", soft_wrap=True)
 
     if not no_tracking:

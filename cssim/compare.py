@@ -44,14 +44,19 @@ def compare_kpis(forecast: pd.DataFrame, actual: pd.DataFrame,
 
 def coverage(table: pd.DataFrame, low: float = 0.05, high: float = 0.95
              ) -> dict[str, float]:
-    """Share of actuals inside their intervals, against the nominal share."""
+    """Share of actuals inside their intervals, against the nominal share.
+
+    Rows whose forecast has no spread (touches in a forecast given the
+    outreach made, say) cannot miss and are not counted.
+    """
     usable = table.dropna(subset=["actual", "forecast_low", "forecast_high"])
+    usable = usable[usable["forecast_high"] > usable["forecast_low"]]
     inside = int(usable["inside"].sum())
     return {
-        "checked": float(len(usable)),
-        "inside": float(inside),
+        "checked": len(usable),
+        "inside": inside,
         "coverage": inside / len(usable) if len(usable) else float("nan"),
-        "nominal": high - low,
+        "nominal": round(high - low, 6),
     }
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from click.testing import CliRunner
 from scipy import stats
@@ -51,9 +52,13 @@ def test_bank_marketing_backtest_covers_the_later_months(workdir):
     cssim("forecast", "bank.yaml", "--given-outreach", export, "--mapping", mapping,
           *later, "-r", "200", "-o", "forecast", "--no-tracking")
     cssim("compare", "forecast", export, "--mapping", mapping, *later,
-          "--kpi", "response_rate", "-o", "comparison", "--no-tracking")
+          "--kpi", "response_rate", "--kpi", "touches", "-o", "comparison",
+          "--no-tracking")
 
     result = coverage_of(workdir / "comparison")
+    table = pd.read_csv(workdir / "comparison" / "comparison.csv")
+    touches = table[table["kpi"] == "touches"]
+    assert len(touches) == 50 and (touches["error"] == 0).all()
     assert result["checked"] == 50
     assert result["inside"] >= lowest_acceptable(result["checked"])
     assert (workdir / "comparison" / "fan_response_rate_all.png").exists()

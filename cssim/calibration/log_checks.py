@@ -83,11 +83,11 @@ def detect_log_kind(log: pd.DataFrame) -> LogKind:
 def implied_touches(log: pd.DataFrame, kind: LogKind) -> pd.DataFrame:
     """One row per touch; a final-touch row stands for ``attempt`` touches.
 
-    The implied earlier touches of a final-touch row carry its message.
+    Every column is kept. The implied earlier touches of a final-touch row
+    carry its message and time; only the last keeps the recorded outcome
+    (responded, acted, outcome and follow-up).
     """
-    columns = ["customer_id", "method", "message", "segment", "tier", "attempt",
-               "contacted_at", "responded"]
-    frame = log[columns].reset_index(drop=True)
+    frame = log.reset_index(drop=True).copy()
     frame["message"] = frame["message"].astype("string").fillna("default")
     frame["responded"] = frame["responded"].astype(bool)
     if kind == "every_touch":
@@ -96,7 +96,11 @@ def implied_touches(log: pd.DataFrame, kind: LogKind) -> pd.DataFrame:
     expanded = frame.loc[frame.index.repeat(frame["attempt"])]
     final_attempt = expanded["attempt"].to_numpy()
     expanded["attempt"] = expanded.groupby(level=0).cumcount().to_numpy() + 1
-    expanded["responded"] = expanded["responded"] & (
-        expanded["attempt"].to_numpy() == final_attempt
-    )
+    earlier = expanded["attempt"].to_numpy() != final_attempt
+    expanded["responded"] = expanded["responded"] & ~earlier
+    if "acted" in expanded:
+        expanded["acted"] = expanded["acted"].where(~earlier, False)
+    for column in ("outcome", "followup_minutes", "responded_at"):
+        if column in expanded:
+            expanded[column] = expanded[column].where(~earlier)
     return expanded.reset_index(drop=True)
