@@ -174,6 +174,10 @@ def calibrate_to_scenario(
         result, log, base, source_label, book_customers=book_customers,
         attempt_variants=attempt_variants,
     )
+    for name, method in scenario.get("methods", {}).items():
+        method.get("response", {}).pop("log_odds_shift", None)
+        scenario.get("sources", {}).pop(f"methods.{name}.response.log_odds_shift",
+                                        None)
     if half_life_days is not None:
         touches = implied_touches(log, result.log_kind)
         scenario, drift = adjust_scenario(scenario, touches, half_life_days)
