@@ -278,3 +278,21 @@ def test_posterior_rows_vary_by_replication_unless_fixed():
     assert not np.allclose(red_row(1, False), red_row(2, False))
     assert np.allclose(red_row(1, True), red_row(2, True))
     assert red_row(1, True)[-2] == pytest.approx(0.3)
+
+
+def test_a_batch_method_seats_customers_together(tmp_path):
+    """A webinar of 60 minutes with 3 seats takes six customers in two sessions."""
+    accounts = write_accounts(tmp_path, [(f"c{i}", "red", 1) for i in range(6)])
+    raw = minimal(horizon_days=1)
+    raw["segments"]["smb"] = {"accounts": accounts}
+    raw["methods"] = {"webinar": {"handling_minutes": 0, "batch_minutes": 60,
+                                  "seats": 3, "response": {"default": 0.0}}}
+    raw["policy"]["attempts"] = [{"method": "webinar"}]
+
+    output, _ = simulate(scenario_from_dict(raw), np.random.SeedSequence(0))
+
+    minutes = (output.log["contacted_at"] - output.start).dt.total_seconds() / 60
+    assert sorted(minutes.tolist()) == [0, 0, 0, 60, 60, 60]
+    assert np.allclose(output.log["handling_minutes"], 20.0)
+    busy = output.rep_days["busy_minutes"].sum()
+    assert busy == pytest.approx(120.0)
