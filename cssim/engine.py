@@ -176,7 +176,7 @@ class OutreachProgram:
         self.owner = [-1] * count
         self.segment_of: list[int] = self.book.segment.tolist()
         self.tier_of: list[int] = self.book.tier.tolist()
-        """Plain-list copies for the per-touch path, refreshed after each day's moves."""
+        """Plain-list copies for the per-touch path, refreshed every day."""
         self.touch_times: dict[int, list[float]] = {}
         self.touches: list[Touch] = []
         self.due_records: list[list] = []

@@ -113,7 +113,7 @@ def _check_rows(rows: dict[str, dict[str, float]], what: str) -> None:
 
 
 class DirichletRow(Schema):
-    """A row of probabilities known up to a Dirichlet posterior, drawn per replication."""
+    """A row of probabilities known up to a Dirichlet posterior, drawn per run."""
 
     family: Literal["dirichlet"]
     """Always ``dirichlet``."""
@@ -202,7 +202,7 @@ class Transitions(Schema):
 
     def rows(self, rng: np.random.Generator | None = None,
              fixed: bool = True) -> dict[str, dict[str, float]]:
-        """The matrix as ``{from: {to: probability}}``, posterior rows drawn with rng."""
+        """The matrix as ``{from: {to: probability}}``; posterior rows drawn."""
         return {tier: draw_row(getattr(self, tier), rng, fixed or rng is None)
                 for tier in LIVE_TIERS}
 
