@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import codecs
+import datetime as dt
 import difflib
 import re
 import zoneinfo
@@ -186,6 +187,7 @@ class FieldRule(_Strict):
                 raise ValueError(
                     f"date format {pattern!r} has no % directive; expected "
                     "strftime codes such as %d/%m/%Y %H:%M")
+            _check_directives(pattern)
         return self
 
     def source_name(self) -> str:
@@ -371,6 +373,16 @@ def _value_keys(values: dict[Any, Any]) -> dict[Any, Any]:
             f"values: YAML read a key as a boolean ({', '.join(bad)}); quote "
             "keys such as 'yes', 'no', 'on', 'off', 'true' and 'false'")
     return out
+
+
+def _check_directives(pattern: str) -> None:
+    """Refuse a date format with a code that ``strptime`` does not know."""
+    try:
+        dt.datetime.strptime("", pattern)
+    except ValueError as error:
+        if "directive" in str(error):
+            raise ValueError(f"date format {pattern!r}: {error}; expected strftime "
+                             "codes such as %Y-%m-%d %H:%M") from None
 
 
 _REFERENCE_ROWS: list[tuple[str, str, str]] = [

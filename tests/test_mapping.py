@@ -122,3 +122,16 @@ def test_reference_lists_every_source_and_option() -> None:
                 "methods", "keep", "cancellation_prefix", "health"):
         assert f"{key}" in reference
     assert reference.startswith("| key | value | meaning |")
+
+
+def test_a_date_format_with_an_unknown_code_fails_when_the_mapping_loads():
+    """A strftime pattern with a bad directive is named before any file is read."""
+    from cssim.mapping import MappingError, mapping_from_dict
+
+    raw = {"kind": "log", "timezone": "UTC", "fields": {
+        "customer_id": "id", "method": "m", "message": "m", "responded": "r",
+        "tier": "t", "segment": "s", "attempt": {"constant": 1},
+        "contacted_at": {"column": "w", "formats": ["%Y-%q-%d"]}}}
+
+    with pytest.raises(MappingError, match="'q' is a bad directive"):
+        mapping_from_dict(raw)
