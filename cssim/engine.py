@@ -9,6 +9,7 @@ tier snapshots, the due list and rep days), never log lines.
 from __future__ import annotations
 
 import heapq
+import math
 from collections import deque
 from dataclasses import dataclass
 
@@ -185,6 +186,11 @@ class OutreachProgram:
         self.followups: list[deque[FollowUp]] = [deque() for _ in self.calendars]
         self.release_pool: list[tuple[int, int]] = []
         self.work_signal = self.env.event()
+        self.agenda: list[tuple[float, int, int, int, str]] = []
+        """Retries and responses by time; applied when a rep or the day comes."""
+        self.agenda_sequence = 0
+        self.idle_reps = 0
+        self.alarm_at = math.inf
 
         outreach, durations = self.rng["outreach"], self.rng["durations"]
         self.uniform = Uniforms(outreach)
@@ -197,6 +203,8 @@ class OutreachProgram:
                                 for name, m in self.methods.items()}
         self.delays = {name: Draws(m.spec.response_delay_days, outreach)
                        for name, m in self.methods.items()}
+        self.method_list = list(self.methods.values())
+        self.method_index = {name: i for i, name in enumerate(self.methods)}
 
     def run(self) -> SimulationOutput:
         """Simulate the horizon and return the replication's tables."""
@@ -206,11 +214,13 @@ class OutreachProgram:
         for index in range(len(self.calendars)):
             self.env.process(self._rep(index))
         self.env.run(until=self.horizon * MINUTES_PER_DAY + 1e-6)
+        self._catch_up()
         return self._output()
 
     def _days(self):
         """Each day: renewals, tier moves, snapshots, then who falls due."""
         for day in range(self.horizon + 1):
+            self._catch_up()
             if day > 0:
                 self._renew(day)
                 self._move_tiers(day)
@@ -329,7 +339,7 @@ class OutreachProgram:
 
     def _signal(self) -> None:
         """Wake every idle rep: new work has arrived."""
-        if not self.work_signal.triggered:
+        if self.idle_reps and not self.work_signal.triggered:
             self.work_signal.succeed()
             self.work_signal = self.env.event()
 
@@ -344,6 +354,7 @@ class OutreachProgram:
             if opens > env.now:
                 yield self._until(opens)
 
+            self._catch_up()
             if self.followups[index]:
                 followup = self.followups[index].popleft()
                 finish = calendar.work(env.now, followup.minutes)
@@ -353,7 +364,10 @@ class OutreachProgram:
 
             batch = self._next_batch(calendar)
             if not batch:
+                self.idle_reps += 1
+                self._set_alarm()
                 yield self.work_signal
+                self.idle_reps -= 1
                 continue
             yield from self._touch(index, calendar, batch)
 
@@ -416,13 +430,51 @@ class OutreachProgram:
         return True
 
     def _later(self, when: float, customer: int, attempt: int) -> None:
-        """Put a task in the queue at ``when`` (minutes)."""
+        """Put a task in the queue at ``when`` (minutes), through the agenda."""
+        self._plan(when, customer, attempt, "retry")
+
+    def _plan(self, when: float, first: int, second: int, kind: str) -> None:
+        """Add a retry or a response to the agenda; idle reps get an alarm."""
         if when >= self._end():
             return
-        timer = self._until(when)
-        timer.callbacks.append(
-            lambda _: (self._enqueue(customer, attempt, self.env.now), self._signal())
-        )
+        self.agenda_sequence += 1
+        heapq.heappush(self.agenda, (when, self.agenda_sequence, first, second, kind))
+        if self.idle_reps:
+            self._set_alarm()
+
+    def _catch_up(self) -> None:
+        """Apply, in time order, every retry and response due by now.
+
+        Keeping them off SimPy's event list saves an event each; results are
+        the same because each is applied with its own time before anything
+        later can read the state it changes.
+        """
+        agenda, now = self.agenda, self.env.now
+        if not agenda or agenda[0][0] > now:
+            return
+        while agenda and agenda[0][0] <= now:
+            when, _, first, second, kind = heapq.heappop(agenda)
+            if kind == "retry":
+                self._enqueue(first, second, when)
+            else:
+                self._respond(first, self.method_list[second], when)
+        self._signal()
+
+    def _set_alarm(self) -> None:
+        """Wake idle reps when the next agenda item falls due."""
+        if not self.agenda or self.agenda[0][0] >= self.alarm_at:
+            return
+        self.alarm_at = self.agenda[0][0]
+        alarm = self._until(self.alarm_at)
+        alarm.callbacks.append(self._ring)
+
+    def _ring(self, event: simpy.Event) -> None:
+        if self.env.now < self.alarm_at:
+            return
+        self.alarm_at = math.inf
+        self._catch_up()
+        if self.idle_reps:
+            self._set_alarm()
 
     def _touch(self, index: int, calendar: RepCalendar, batch: list[Task]):
         """Contact the batch: spend rep time, then draw what each customer does."""
@@ -483,25 +535,23 @@ class OutreachProgram:
             spacing = attempts[task.attempt].after_days * MINUTES_PER_DAY
             self._later(finish + spacing, customer, task.attempt + 1)
 
-    def _schedule_response(self, row: int, method: ResolvedMethod, when: float) -> None:
-        if when >= self._end():
-            return
-        timer = self._until(when)
-        timer.callbacks.append(lambda _: self._respond(row, method))
+    def _schedule_response(self, row: int, method: ResolvedMethod, when: float
+                           ) -> None:
+        self._plan(when, row, self.method_index[method.name], "response")
 
-    def _respond(self, row: int, method: ResolvedMethod) -> None:
-        """A response arrives: maybe an action, engagement, follow-up work."""
+    def _respond(self, row: int, method: ResolvedMethod, when: float) -> None:
+        """A response arrives at ``when``: maybe an action, engagement, follow-up."""
         touch = self.touches[row]
         customer = touch.customer
         touch.responded = True
-        touch.responded_minute = self.env.now
+        touch.responded_minute = when
         self.responded[customer] = True
 
         acted = self.uniform.next() < method.action[touch.tier]
         touch.acted = acted
         if acted:
             duration = self.scenario.engagement.duration_days
-            self.engaged_until[customer] = self.env.now / MINUTES_PER_DAY + duration
+            self.engaged_until[customer] = when / MINUTES_PER_DAY + duration
 
         minutes = self.followup_minutes[method.name].next()
         requests = method.spec.unrelated_requests
@@ -513,7 +563,6 @@ class OutreachProgram:
             touch.outcome = touch.outcome or kinds[min(pick, len(kinds) - 1)]
             minutes += self.request_minutes[method.name].next()
         self.followups[self.owner[customer]].append(FollowUp(row, minutes))
-        self._signal()
 
     def _output(self) -> SimulationOutput:
         """Turn the replication's records into tables in the shared schemas."""
