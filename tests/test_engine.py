@@ -296,3 +296,14 @@ def test_a_batch_method_seats_customers_together(tmp_path):
     assert np.allclose(output.log["handling_minutes"], 20.0)
     busy = output.rep_days["busy_minutes"].sum()
     assert busy == pytest.approx(120.0)
+
+
+def test_an_idle_rep_makes_a_retry_exactly_when_it_falls_due(tmp_path):
+    """With nothing else to do, attempt 2 starts two days after attempt 1 ends."""
+    accounts = write_accounts(tmp_path, [("c", "red", 1)])
+    raw = minimal(horizon_days=5)
+    raw["segments"]["smb"] = {"accounts": accounts}
+    raw["policy"]["attempts"] = [{"method": "phone"},
+                                 {"method": "phone", "after_days": 2}]
+
+    assert contact_order(raw) == [("c", 0.0), ("c", 10.0 + 2 * 1440)]
