@@ -172,8 +172,12 @@ def test_sparse_cell_warns_and_is_partially_pooled() -> None:
     tiny = log.iloc[:5].assign(segment="startup", tier="red")
     log = pd.concat([log, tiny], ignore_index=True)
 
-    with pytest.warns(SparseCellWarning, match="'startup'.*'red': 5 touches"):
+    with pytest.warns(SparseCellWarning) as caught:
         scenario, result = calibrate_to_scenario(log, None, "synthetic log")
+    sparse = [w for w in caught if w.category is SparseCellWarning]
+    assert len(sparse) == 1
+    assert "method 'phone': 1 of 10 cells" in str(sparse[0].message)
+    assert "check_in/startup/red (5)" in str(sparse[0].message)
 
     prior = result.priors.set_index("outcome").loc["response"]
     posterior = scenario["methods"]["phone"]["response"]["segments"]["startup"]["red"]
@@ -186,6 +190,76 @@ def test_sparse_cell_warns_and_is_partially_pooled() -> None:
     assert "only 5 touches (minimum 30), partially pooled" in scenario["sources"][
         "methods.phone.response.segments.startup.red"
     ]
+
+
+def test_sparse_cells_warn_once_per_method_naming_the_first_few() -> None:
+    """Many sparse cells give one warning per method: a count and a few names."""
+    log = synthetic_log().iloc[:200].assign(tier="red")
+    log["segment"] = [f"s{i % 8}" for i in range(len(log))]
+    email = log.iloc[:60].assign(method="email", segment="mid_market")
+    email["tier"] = ["green", "yellow", "red"] * 20
+    email["customer_id"] = "e" + email["customer_id"]
+    log = pd.concat([log, email], ignore_index=True)
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = calibrate(log, min_touches=30)
+    sparse = [str(w.message) for w in caught if w.category is SparseCellWarning]
+
+    assert int(result.response["sparse"].sum()) == 11
+    assert len(sparse) == 2
+    phone = next(text for text in sparse if text.startswith("method 'phone'"))
+    assert "8 of 8 cells have under 30 touches" in phone
+    assert phone.count("/red (25)") == 5
+    assert phone.endswith(" and 3 more")
+    email_text = next(text for text in sparse if text.startswith("method 'email'"))
+    assert "3 of 3 cells" in email_text
+    assert "check_in/mid_market/green (20)" in email_text
+    assert "more" not in email_text
+
+
+def test_description_separates_messages_and_aligns_columns() -> None:
+    """Cells of two messages of a method differ by message; columns line up."""
+    log = synthetic_log()
+    log["message"] = np.where(np.arange(len(log)) % 2 == 0, "check_in", "offer")
+    log.loc[log.index % 3 == 0, "method"] = "email"
+    result = calibrate(log)
+    lines = describe_calibration(result).splitlines()
+    header = next(i for i, line in enumerate(lines) if line.split()[:2] == [
+        "method", "message"])
+    count = len(result.response) + len(result.response_by_tier)
+    rows = lines[header + 1:header + 1 + count]
+    assert len(set(rows)) == count
+    assert all(line.split()[0] in ("phone", "email") for line in rows)
+    assert any(line.split()[:4] == ["phone", "offer", "smb", "red"]
+               for line in rows)
+    assert any(line.split()[:4] == ["email", "check_in", "(all)", "red"]
+               for line in rows)
+    assert len({line.index(" [") for line in rows}) == 1
+    assert len({line.index("/") for line in rows}) == 1
+
+
+def test_prior_notes_explain_the_cap_and_the_fallback() -> None:
+    """A capped strength and a failed optimiser are told in plain words."""
+    alike = fit_beta_prior([20, 21, 19, 20], [100, 100, 100, 100])
+    assert alike.fit == "maximum likelihood"
+    assert alike.note.startswith("prior weight a+b capped at 100 (mean cell size)")
+
+    class Stalled:
+        success, status, x = False, 2, np.array([np.nan, np.nan])
+
+    from unittest import mock
+
+    from cssim.calibration import response
+
+    with mock.patch.object(response.optimize, "minimize", return_value=Stalled()):
+        fallback = fit_beta_prior([10, 30, 15, 25], [100, 100, 100, 100])
+    assert fallback.fit == "method of moments"
+    assert fallback.note == (
+        "maximum likelihood search stalled without converging; "
+        "using the method of moments"
+    )
+    assert "ABNORMAL" not in fallback.note
 
 
 def test_written_scenario_loads_with_the_calibrated_values(tmp_path: Path) -> None:

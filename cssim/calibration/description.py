@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import textwrap
+
 import pandas as pd
 
 from cssim.calibration.contacts import CONTACT_QUANTILES
@@ -10,6 +12,9 @@ from cssim.calibration.result import CalibrationResult
 from cssim.calibration.settings import GOOD_FIT_P_VALUE
 from cssim.calibration.transitions import TransitionEstimates
 from cssim.tier import TIERS
+
+NOTE_WIDTH = 86
+"""Width a prior's note wraps at: with the "# " of a scenario header, 88."""
 
 
 def describe_calibration(result: CalibrationResult) -> str:
@@ -21,20 +26,8 @@ def describe_calibration(result: CalibrationResult) -> str:
         "",
         "response per touch, Beta prior fitted across each method's cells:",
     ]
-    for row in result.priors.itertuples():
-        lines.append(
-            f"  {row.method} {row.outcome}: Beta({row.a:.3g}, {row.b:.3g}), "
-            f"{row.fit}, {row.cells} cells{'; ' + row.note if row.note else ''}"
-        )
-    lines.append("  responses/touches, posterior mean [90% interval]")
-    by_tier = result.response_by_tier.assign(segment="(all)", sparse=False)
-    for row in pd.concat([result.response, by_tier]).itertuples():
-        flag = "  sparse, pooled" if row.sparse else ""
-        lines.append(
-            f"  {row.method} {row.segment:<14} {row.tier:<7}"
-            f"{row.responses:>6,}/{row.touches:<7,} {row.mean:.4f} "
-            f"[{row.lower:.4f}, {row.upper:.4f}]{flag}"
-        )
+    lines += _describe_priors(result.priors)
+    lines += _describe_cells(result)
 
     for row in result.message_lifts.itertuples():
         lines.append(
@@ -58,6 +51,70 @@ def describe_calibration(result: CalibrationResult) -> str:
     if result.transitions is not None:
         lines += _describe_transitions(result.transitions)
     return "\n".join(lines)
+
+
+def _describe_priors(priors: pd.DataFrame) -> list[str]:
+    """One aligned line per method and outcome, and its note on a line below."""
+    if priors.empty:
+        return []
+    names = [f"{row.method} {row.outcome}" for row in priors.itertuples()]
+    shapes = [f"Beta({row.a:.3g}, {row.b:.3g})" for row in priors.itertuples()]
+    name_width = max(map(len, names))
+    shape_width = max(map(len, shapes))
+    lines = []
+    for name, shape, row in zip(names, shapes, priors.itertuples()):
+        lines.append(f"  {name:<{name_width}}  {shape:<{shape_width}}  "
+                     f"{row.fit}, {row.cells} cells")
+        if row.note:
+            lines += textwrap.wrap(row.note, width=NOTE_WIDTH,
+                                   initial_indent="    ", subsequent_indent="    ")
+    return lines
+
+
+def _describe_cells(result: CalibrationResult) -> list[str]:
+    """The posterior per cell, then per tier across segments, in aligned columns."""
+    by_tier = result.response_by_tier.assign(segment="(all)", sparse=False)
+    table = pd.concat([result.response, by_tier], ignore_index=True)
+    if table.empty:
+        return []
+    # Each method and message: its segment rows, then its "(all)" rows.
+    order = table[["method", "message"]].astype(str)
+    table = table.loc[order.sort_values(["method", "message"], kind="stable").index]
+    header = {"method": "method", "message": "message", "segment": "segment",
+              "tier": "tier"}
+    widths = {
+        key: max(len(title), *(len(str(value)) for value in table[key]))
+        for key, title in header.items()
+    }
+    # Counts line up on their slash.
+    above = max(len(f"{value:,}") for value in table["responses"])
+    below = max(len(f"{value:,}") for value in table["touches"])
+    counts = [f"{row.responses:>{above},}/{row.touches:<{below},}"
+              for row in table.itertuples()]
+    count_width = max(len("responses/touches"), above + 1 + below)
+
+    def columns(*values: str) -> str:
+        return "  ".join(
+            f"{value:<{widths[key]}}" for key, value in zip(header, values)
+        )
+
+    lines = [
+        "  posterior per cell; segment (all) pools a tier across segments",
+        f"  {columns(*header.values())}  {'responses/touches':<{count_width}}  "
+        "mean   [90% interval]",
+    ]
+    for count, row in zip(counts, table.itertuples()):
+        flag = " *" if row.sparse else ""
+        cells = columns(str(row.method), str(row.message), str(row.segment),
+                        str(row.tier))
+        lines.append(
+            f"  {cells}  {count:<{count_width}}  {row.mean:.4f} "
+            f"[{row.lower:.4f}, {row.upper:.4f}]{flag}"
+        )
+    if table["sparse"].any():
+        lines.append(f"  * sparse: under {result.min_touches} touches, so it leans "
+                     "on the method's prior")
+    return lines
 
 
 def _describe_fatigue(result: CalibrationResult) -> list[str]:

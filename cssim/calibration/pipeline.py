@@ -63,8 +63,9 @@ def calibrate(
 ) -> CalibrationResult:
     """Estimate responses, actions, durations, fatigue and tier moves.
 
-    Warns with ``SparseCellWarning`` for every method-message-segment-tier cell
-    with fewer than ``min_touches`` touches and, with snapshots, every
+    Warns with one ``SparseCellWarning`` per method whose method-message-
+    segment-tier cells include some with fewer than ``min_touches`` touches
+    (counting them and naming the first few) and, with snapshots, one per
     transition row with fewer than ``min_transitions`` moves.
     """
     check_log(log)

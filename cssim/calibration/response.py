@@ -8,8 +8,8 @@ its strength ``a + b`` capped at the mean touches per cell so the prior never
 outweighs a typical cell; method of moments when the optimiser fails; a
 uniform Beta(1, 1) with fewer than three cells or when every touch had the
 same outcome. A cell's posterior is ``prior + counts``, so a sparse cell leans
-on its neighbours; ``SparseCellWarning`` names every cell under
-``min_touches`` touches.
+on its neighbours; one ``SparseCellWarning`` per method counts its cells
+under ``min_touches`` touches and names the first few.
 """
 
 from __future__ import annotations
@@ -32,6 +32,8 @@ UNIFORM_PRIOR = (1.0, 1.0)
 MIN_PRIOR_CELLS = 3
 """Cells with touches a method needs before its prior is fitted from them."""
 MIN_PRIOR_STRENGTH = 0.5
+SPARSE_CELLS_NAMED = 5
+"""Sparse cells a method's warning names; the rest are only counted."""
 CELL = ["method", "message", "segment", "tier"]
 
 
@@ -100,12 +102,32 @@ def fit_beta_prior(successes: Any, trials: Any) -> BetaPrior:
     if found.success and np.all(np.isfinite(found.x)):
         mean = 1.0 / (1.0 + math.exp(-found.x[0]))
         strength = math.exp(found.x[1])
-        note = "strength at its cap" if found.x[1] >= bounds[1][1] - 1e-6 else ""
+        note = _cap_note(cap) if found.x[1] >= bounds[1][1] - 1e-6 else ""
         return BetaPrior(mean * strength, (1 - mean) * strength,
                          "maximum likelihood", cells, note)
+    note = _fallback_note(found)
+    if start_strength >= cap:
+        note += "; " + _cap_note(cap)
     return BetaPrior(start_mean * start_strength, (1 - start_mean) * start_strength,
-                     "method of moments", cells,
-                     f"optimiser did not converge: {found.message}")
+                     "method of moments", cells, note)
+
+
+def _cap_note(cap: float) -> str:
+    """Why a prior's strength ``a + b`` stopped where it did, in words."""
+    return (f"prior weight a+b capped at {cap:.3g} (mean cell size): never "
+            "outweighs a typical cell")
+
+
+def _fallback_note(found: optimize.OptimizeResult) -> str:
+    """What stopped the maximum likelihood fit, and the fallback used instead."""
+    if not found.success:
+        # L-BFGS-B: status 1 is the iteration or evaluation limit; anything else
+        # is an abnormal stop, mostly a line search that could not improve.
+        reason = ("ran out of iterations" if found.status == 1
+                  else "stalled without converging")
+    else:
+        reason = "gave non-finite values"
+    return f"maximum likelihood search {reason}; using the method of moments"
 
 
 def _moments_prior(
@@ -173,13 +195,24 @@ def add_customer_rates(
 
 
 def warn_sparse(response: pd.DataFrame, min_touches: int) -> None:
-    """One ``SparseCellWarning`` per cell under the minimum, naming it."""
-    for cell in response[response["sparse"]].itertuples():
+    """One ``SparseCellWarning`` per method with cells under the minimum.
+
+    The warning counts the method's sparse cells and names the first
+    ``SPARSE_CELLS_NAMED`` as message/segment/tier with their touches.
+    """
+    sparse = response[response["sparse"]]
+    for method, cells in sparse.groupby("method", observed=True, sort=False):
+        named = ", ".join(
+            f"{cell.message}/{cell.segment}/{cell.tier} ({cell.touches})"
+            for cell in cells.head(SPARSE_CELLS_NAMED).itertuples()
+        )
+        more = len(cells) - SPARSE_CELLS_NAMED
+        listed = f"{named} and {more} more" if more > 0 else named
+        total = int((response["method"] == method).sum())
         warnings.warn(
-            f"method {cell.method!r}, message {cell.message!r}, segment "
-            f"{cell.segment!r}, tier {cell.tier!r}: {cell.touches} touches, fewer "
-            f"than the minimum {min_touches}; pooled: its posterior leans on the "
-            "prior fitted across the method's cells",
+            f"method {method!r}: {len(cells)} of {total} cells have under "
+            f"{min_touches} touches and lean on the method's prior; "
+            f"message/segment/tier (touches): {listed}",
             SparseCellWarning,
             stacklevel=3,
         )
