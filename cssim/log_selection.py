@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime as dt
 
-import numpy as np
 import pandas as pd
 
 HASH_BUCKETS = 1_000_000
@@ -49,7 +48,3 @@ def select(frame: pd.DataFrame, time_column: str, since: dt.date | None = None,
         keep &= customer_share(frame["customer_id"], fraction, seed, other_part)
     return frame[keep.to_numpy()].reset_index(drop=True)
 
-
-def period_days(since: dt.date, until: dt.date) -> int:
-    """Whole days from ``since`` up to ``until``."""
-    return int(np.round((pd.Timestamp(until) - pd.Timestamp(since)).days))

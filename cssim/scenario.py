@@ -96,13 +96,6 @@ TierProbabilities = Annotated[Any, PlainValidator(_tier_probabilities),
 """One probability for every tier, or one per tier (tiers left out get 0)."""
 
 
-def tier_value(values: TierProbabilities, tier: str) -> ProbabilityValue:
-    """The probability that ``values`` gives a tier."""
-    if isinstance(values, dict):
-        return values.get(tier, 0.0)
-    return values
-
-
 def _check_rows(rows: dict[str, dict[str, float]], what: str) -> None:
     for source, row in rows.items():
         total = sum(row.values())
