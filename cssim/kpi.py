@@ -159,30 +159,50 @@ def _health(log: pd.DataFrame, snapshots: pd.DataFrame, start: pd.Timestamp,
     month to its tier at month end, so the drop that made it eligible is not
     counted as an effect of the contact; others run from month start.
     """
-    day = ((snapshots["as_of"] - start).dt.total_seconds() / 86400.0).round()
+    lean, customers = _lean_snapshots(snapshots, start)
+    touches = log[["customer_id", "contacted_at", "tier", "month"]].assign(
+        key=pd.Categorical(log["customer_id"].astype(str),
+                           categories=customers).codes,
+        tier=log["tier"].astype(str).map(TIER_INDEX).to_numpy())
     rows = []
     for month in range(1, months + 1):
-        begin = snapshots[day == (month - 1) * MONTH_DAYS].set_index("customer_id")
-        end = snapshots[day == month * MONTH_DAYS].set_index("customer_id")
+        begin = lean[lean["day"] == (month - 1) * MONTH_DAYS].set_index("key")
+        end = lean[lean["day"] == month * MONTH_DAYS].set_index("key")
         if begin.empty or end.empty:
             continue
-        ending = end[["tier", "arr", "status"]].add_suffix("_end")
-        cohort = begin[begin["status"] == "active"].join(ending, how="inner")
-        touched = log[log["month"] == month].sort_values("contacted_at")
-        tier_at_touch = touched.groupby("customer_id")["tier"].first().astype(str)
+        ending = end[["tier", "arr", "active"]].add_suffix("_end")
+        cohort = begin[begin["active"]].join(ending, how="inner")
+        touched = touches[touches["month"] == month].sort_values("contacted_at")
+        tier_at_touch = touched.groupby("key")["tier"].first()
         cohort["contacted"] = cohort.index.isin(tier_at_touch.index)
         cohort["tier_from"] = tier_at_touch.reindex(cohort.index).fillna(
-            cohort["tier"])
+            cohort["tier"]).astype(int)
         rows.append(_health_month(cohort.assign(month=month)))
     if not rows:
         return pd.DataFrame(columns=["month", "segment", "kpi", "value"])
     return _by_segment(pd.concat(rows), _health_table)
 
 
+def _lean_snapshots(snapshots: pd.DataFrame, start: pd.Timestamp
+                    ) -> tuple[pd.DataFrame, pd.Index]:
+    """Snapshots with integer customer keys and tiers, for fast joins by month."""
+    ids = pd.Categorical(snapshots["customer_id"].astype(str))
+    lean = pd.DataFrame({
+        "key": ids.codes,
+        "day": ((snapshots["as_of"] - start).dt.total_seconds() / 86400.0)
+        .round().to_numpy(),
+        "segment": snapshots["segment"].astype(str).to_numpy(dtype=object),
+        "tier": snapshots["tier"].astype(str).map(TIER_INDEX).to_numpy(),
+        "arr": snapshots["arr"].to_numpy(dtype=float),
+        "active": (snapshots["status"] == "active").to_numpy(dtype=bool),
+    })
+    return lean, ids.categories
+
+
 def _health_month(cohort: pd.DataFrame) -> pd.DataFrame:
-    rank_start = cohort["tier_from"].map(TIER_INDEX)
-    rank_end = cohort["tier_end"].map(TIER_INDEX)
-    active_end = cohort["status_end"] == "active"
+    rank_start = cohort["tier_from"]
+    rank_end = cohort["tier_end"]
+    active_end = cohort["active_end"]
     arr_end = cohort["arr_end"].where(active_end, 0.0)
     return cohort.assign(
         up=rank_end < rank_start,
