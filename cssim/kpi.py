@@ -161,8 +161,7 @@ def _health(log: pd.DataFrame, snapshots: pd.DataFrame, start: pd.Timestamp,
     """
     lean, customers = _lean_snapshots(snapshots, start)
     touches = log[["customer_id", "contacted_at", "tier", "month"]].assign(
-        key=pd.Categorical(log["customer_id"].astype(str),
-                           categories=customers).codes,
+        key=customers.get_indexer(log["customer_id"].astype(str)),
         tier=log["tier"].astype(str).map(TIER_INDEX).to_numpy())
     rows = []
     for month in range(1, months + 1):
