@@ -319,6 +319,10 @@ def compare(forecast_reference: str, log_path: Path, mapping_path: Path,
               f"{share['checked']} ({share['coverage']:.0%}; nominal "
               f"{share['nominal']:.0%}); forecasts with no spread are not "
               "counted.", soft_wrap=True)
+    last_days = forecast_run.scenario.horizon_days - 30 * (forecast_run.months - 1)
+    if last_days < 30:
+        out.print(f"Note: month {forecast_run.months} covers only {last_days} days "
+                  "of the forecast's period.", soft_wrap=True)
     replications = forecast_run.kpis["replication"].nunique()
     if replications < ENOUGH_REPLICATIONS:
         out.print(f"Note: the forecast has {replications} replications; its "
