@@ -91,11 +91,6 @@ def calibrate(
     defaults = default_messages(touches)
 
     duration_fits, durations, excluded, values = fit_log_durations(log, families)
-    handling_fits = duration_fits[
-        duration_fits["quantity"] == "handling_minutes"
-    ].drop(columns="quantity").reset_index(drop=True) if len(duration_fits) else (
-        pd.DataFrame()
-    )
     methods = touches["method"].value_counts().index.tolist()
     transitions = None
     if snapshots is not None:
@@ -118,9 +113,6 @@ def calibrate(
         action_by_tier=action_by_tier,
         message_lifts=message_lifts(response_counts, defaults),
         default_messages=defaults,
-        handling_minutes_fits=handling_fits,
-        handling_minutes=durations.get("handling_minutes", {}),
-        handling_minutes_excluded=excluded.get("handling_minutes", {}),
         contacts_per_customer=contacts_per_customer(touches),
         response_by_attempt=response_by_attempt(touches),
         response_by_month=response_by_month(log),

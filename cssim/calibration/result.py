@@ -39,12 +39,6 @@ class CalibrationResult:
     strata and the p-value of equal odds across strata."""
     default_messages: dict[str, str]
     """Each method's most used message, the reference for odds multipliers."""
-    handling_minutes_fits: pd.DataFrame
-    """Per method and family: parameters, log-likelihood, AIC, delta AIC, KS."""
-    handling_minutes: dict[str, dict[str, Any]]
-    """Chosen distribution per method, in scenario form."""
-    handling_minutes_excluded: dict[str, int]
-    """Non-positive or missing minutes left out of each method's fit."""
     contacts_per_customer: pd.DataFrame
     """Per method: customers, mean touches per customer and quantiles."""
     response_by_attempt: pd.DataFrame
@@ -72,3 +66,21 @@ class CalibrationResult:
     drift: list = field(default_factory=list)
     """Per method with enough months: how its monthly response rates moved."""
     """Estimates from tier snapshots, when they were given."""
+
+    @property
+    def handling_minutes_fits(self) -> pd.DataFrame:
+        """Per method and family: parameters, log-likelihood, AIC, delta AIC, KS."""
+        if self.duration_fits.empty:
+            return pd.DataFrame()
+        fits = self.duration_fits[self.duration_fits["quantity"] == "handling_minutes"]
+        return fits.drop(columns="quantity").reset_index(drop=True)
+
+    @property
+    def handling_minutes(self) -> dict[str, dict[str, Any]]:
+        """Chosen handling-minutes distribution per method, in scenario form."""
+        return self.durations.get("handling_minutes", {})
+
+    @property
+    def handling_minutes_excluded(self) -> dict[str, int]:
+        """Non-positive or missing minutes left out of each method's fit."""
+        return self.durations_excluded.get("handling_minutes", {})
