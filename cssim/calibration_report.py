@@ -248,14 +248,13 @@ def log_calibration(
 ) -> TrackedRun:
     """Record a calibration in MLflow: params, metrics, dataset input, artifacts.
 
-    Writes the report to ``folder`` first (so nothing is lost if the store
-    fails), then logs the input dataset through ``mlflow.data`` (digest: the
+    ``folder`` holds the report already written by ``write_report`` (so
+    nothing is lost if the store fails). Logs the input dataset through ``mlflow.data`` (digest: the
     SHA-256 of the file at ``dataset_path``; source: ``dataset_source``, else
     the path), the estimates as params and metrics, and the folder, with the
     calibrated scenario, as artifacts. Raises ``TrackingError``.
     """
     folder = Path(folder)
-    write_report(report, folder)
     uri = resolve_tracking_uri(tracking_uri)
     name = experiment or f"calibration-{report.scenario.get('name', 'scenario')}"
     check_server(uri)

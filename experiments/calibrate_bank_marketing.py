@@ -159,15 +159,14 @@ def main() -> None:
     logger.info("wrote %s", OUTPUT)
 
     calibration = build_report(result, scenario, SOURCE_LABEL)
+    write_report(calibration, REPORT_FOLDER)
+    logger.info("wrote the calibration report to %s", REPORT_FOLDER)
     if "--track" in sys.argv[1:]:
         run = log_calibration(
             calibration, REPORT_FOLDER, experiment="calibration-bank-marketing",
             dataset_path=DATA_FOLDER / BANK_MARKETING_FILE, dataset_source=SOURCE_URL,
         )
         logger.info("tracked as run %s: %s", run.run_id, run.how_to_open())
-    else:
-        write_report(calibration, REPORT_FOLDER)
-    logger.info("wrote the calibration report to %s", REPORT_FOLDER)
 
 
 if __name__ == "__main__":

@@ -475,7 +475,7 @@ def test_report_is_written_and_tracked_with_its_dataset(tmp_path: Path) -> None:
     dataset's digest and source and the scenario artifact."""
     from mlflow.tracking import MlflowClient
 
-    from cssim.calibration_report import build_report, log_calibration
+    from cssim.calibration_report import build_report, log_calibration, write_report
 
     log = every_touch_log(1, customers=300)
     log["handling_minutes"] = np.random.default_rng(1).gamma(2.0, 4.0, len(log))
@@ -485,6 +485,7 @@ def test_report_is_written_and_tracked_with_its_dataset(tmp_path: Path) -> None:
     report = build_report(result, scenario, "test log")
 
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    write_report(report, tmp_path / "report")
     tracked = log_calibration(report, tmp_path / "report", uri, "calibration",
                               data_file, "https://example.org/log.csv")
     written = {path.name for path in (tmp_path / "report").iterdir()}
