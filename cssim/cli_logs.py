@@ -162,7 +162,6 @@ def forecast(scenario_path: Path, log_path: Path, mapping_path: Path,
     """
     from cssim.output import check_free, write_output
     from cssim.replay import ReplayError, replay
-    from cssim.scenario_file import with_overrides
 
     errors = Console(file=sys.stderr, highlight=False, markup=False)
     scenario = _load(scenario_path)
@@ -170,7 +169,7 @@ def forecast(scenario_path: Path, log_path: Path, mapping_path: Path,
     schedule, facts = read_selected_log(log_path, mapping_path, strict, since,
                                         until, sample, sample_seed, other_part,
                                         errors)
-    scenario = _fit_period(scenario, schedule, since, until, with_overrides)
+    scenario = _fit_period(scenario, schedule, since, until)
 
     replications = replications or scenario.replications
     seed = scenario.seed if seed is None else seed
@@ -188,11 +187,13 @@ def forecast(scenario_path: Path, log_path: Path, mapping_path: Path,
                 no_tracking, errors)
 
 
-def _fit_period(scenario, schedule: pd.DataFrame, since, until, with_overrides):
+def _fit_period(scenario, schedule: pd.DataFrame, since, until):
     """The forecast covers --since to --until, else the log's first to last day.
 
     A period shorter than one 30-day KPI month is stretched to one month.
     """
+    from cssim.scenario_file import with_overrides
+
     zone = scenario.timezone
     first = since.date() if since else (
         schedule["contacted_at"].min().tz_convert(zone).date())
@@ -433,15 +434,14 @@ def calibrate(log_path: Path, mapping_path: Path, strict: bool,
     """
     import yaml
 
-    from cssim.calibration import calibrate_to_scenario
+    from cssim.calibration import calibrate_to_scenario, write_scenario_yaml
     from cssim.calibration_report import build_report, write_report
+    from cssim.output import check_free
 
     if output_path.exists():
         raise click.BadParameter(f"{output_path} already exists; choose another "
                                  "name or remove it", param_hint="--output")
     report_folder = report_folder or output_path.with_suffix(".report")
-    from cssim.output import check_free
-
     _check_output_free(report_folder, check_free)
     if (snapshots_path is None) != (snapshots_mapping is None):
         raise click.UsageError("--snapshots and --snapshots-mapping go together")
@@ -463,8 +463,6 @@ def calibrate(log_path: Path, mapping_path: Path, strict: bool,
 
     report = build_report(result, scenario, label)
     write_report(report, report_folder)
-    from cssim.calibration import write_scenario_yaml
-
     write_scenario_yaml(scenario, output_path, report.summary)
     out = Console(file=sys.stdout, highlight=False, markup=False)
     out.print(report.summary, soft_wrap=True)
