@@ -280,7 +280,6 @@ class OutreachProgram:
         record, task = self.waiting.pop(customer)
         self.due_records[record][3] = self.env.now
         task.cancelled = True
-        self.queue.waiting -= 1
         self.queued[customer] = False
 
     def _count_tiers(self, day: int) -> None:

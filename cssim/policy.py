@@ -110,16 +110,15 @@ class OutreachQueue:
     """Tasks waiting for a rep, one heap per segment so coverage is cheap to honour."""
 
     def __init__(self, segments: int):
-        self.heaps: list[list[Task]] = [[] for _ in range(segments)]
+        self.heaps: list[list[tuple[int, float, int, Task]]] = [
+            [] for _ in range(segments)]
         self.sequence = 0
-        self.waiting = 0
 
     def push(self, segment: int, priority: int, due: float, customer: int,
              attempt: int) -> Task:
         """Add a task; ties on priority and due time go to the earlier pushed."""
         task = Task(due, customer, attempt)
         self.sequence += 1
-        self.waiting += 1
         heapq.heappush(self.heaps[segment], (priority, due, self.sequence, task))
         return task
 
@@ -134,7 +133,6 @@ class OutreachQueue:
                 best_segment, best = segment, heap[0]
         if best is None:
             return None
-        self.waiting -= 1
         return heapq.heappop(self.heaps[best_segment])[3]
 
     def take_matching(self, segments: frozenset[int], wanted, limit: int) -> list[Task]:
@@ -148,5 +146,4 @@ class OutreachQueue:
         chosen = [entry[3] for entry in heapq.nsmallest(limit, found)]
         for task in chosen:
             task.cancelled = True
-            self.waiting -= 1
         return chosen
