@@ -55,7 +55,6 @@ def compute_kpis(
     months: int,
     due: pd.DataFrame | None = None,
     rep_days: pd.DataFrame | None = None,
-    response_window_days: float | None = None,
     group: str = "segment",
 ) -> pd.DataFrame:
     """Every KPI as a long table: month, segment (with ``all``), kpi, value.
@@ -66,10 +65,6 @@ def compute_kpis(
     """
     log = log.assign(month=month_of(log["contacted_at"], start))
     log = log[log["month"].between(1, months)]
-    if response_window_days is not None:
-        late = log["responded_at"] - log["contacted_at"] > pd.Timedelta(
-            days=response_window_days)
-        log = log.assign(responded=log["responded"] & ~late.fillna(False))
 
     parts = [_outreach(log, group=group)]
     if group == "segment":
