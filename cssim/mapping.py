@@ -22,7 +22,7 @@ from pydantic import (
 )
 
 from cssim.engagement_log import LOG_COLUMNS, REQUIRED_LOG_COLUMNS, SNAPSHOT_COLUMNS
-from cssim.errors import CssimError
+from cssim.errors import MappingError
 from cssim.snapshots import PURCHASE_COLUMNS, Bands, HealthRule
 from cssim.validation_messages import describe_problem
 
@@ -44,20 +44,6 @@ REQUIRED_COLUMNS: dict[str, tuple[str, ...]] = {
 
 _SOURCES = ("column", "constant", "row_number", "date_parts", "product_of")
 _TIME = re.compile(r"^([01]\d|2[0-3]):[0-5]\d(:[0-5]\d)?$")
-
-
-class MappingError(CssimError, ValueError):
-    """A mapping file is unreadable or breaks a rule of the mapping vocabulary.
-
-    ``problems`` holds one line per problem, each naming the field path, the
-    value received and what was expected.
-    """
-
-    def __init__(self, path: str, problems: list[str]):
-        self.path = path
-        self.problems = problems
-        lines = "\n".join(f"  - {problem}" for problem in problems)
-        super().__init__(f"{path}: invalid mapping\n{lines}")
 
 
 class _Strict(BaseModel):
